@@ -85,8 +85,9 @@ func (s Shape) String() string { return fmt.Sprintf("[%d,%d,%d]", s.H, s.W, s.C)
 
 // TensorInfo describes one activation of a plan.
 type TensorInfo struct {
-	Name  string // official module path of what produced it (or a plan-local name)
-	Shape Shape
+	Name    string   // official module path of what produced it (or a plan-local name)
+	Aliases []string // other official names of the same array (e.g. "backbone.stages.0[2]")
+	Shape   Shape
 }
 
 // Const is a constant array of a plan: a weight of the checkpoint (shared, not copied) or one
@@ -102,8 +103,8 @@ const NoTensor = -1
 
 // Op is one operation of a plan. Fields that do not apply to its kind are zero.
 //
-// The epilogue of Conv2D and Linear is y = Act2(Act1(acc + Bias)·Scale + Shift + Residual),
-// where a missing Scale/Shift means 1/0 and a missing Bias/Residual means 0.
+// The epilogue of Conv2D and Linear is y = Act2(Act1((acc + Bias)·OutScale)·Scale + Shift + Residual),
+// where a missing Scale/Shift means 1/0, a missing Bias/Residual 0 and OutScale 0 means 1.
 type Op struct {
 	Kind   OpKind
 	Name   string // official module path
@@ -126,7 +127,7 @@ type Op struct {
 	Heads, Window, ShiftSize int
 	Table                    string // relative position bias table ((2w−1)², heads)
 	QKVWeight, QKVBias       string
-	// Linear and TaskAttention: multiply the result by OutScale before the epilogue (0 = 1).
+	// Linear: see the epilogue (0 means 1).
 	OutScale float32
 }
 
@@ -153,6 +154,11 @@ func (p *Plan) TensorByName(name string) int {
 	for i, t := range p.Tensors {
 		if t.Name == name {
 			return i
+		}
+		for _, a := range t.Aliases {
+			if a == name {
+				return i
+			}
 		}
 	}
 	return NoTensor
