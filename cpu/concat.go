@@ -1,0 +1,70 @@
+package cpu
+
+// concat is a prepared OpConcat: channel concatenation of maps of the same H×W.
+type concat struct {
+	xs [][]float32
+	cs []int
+	y  []float32
+	n  int // pixels
+	c  int // output channels
+}
+
+func (k *concat) run(p *pool) { p.run(k.n, 256, k.rows) }
+
+func (k *concat) rows(_, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		off := r * k.c
+		for i, x := range k.xs {
+			c := k.cs[i]
+			copy(k.y[off:off+c], x[r*c:(r+1)*c])
+			off += c
+		}
+	}
+}
+
+// stack is a prepared OpStack: the inputs one after the other (token concatenation).
+type stack struct {
+	xs [][]float32
+	y  []float32
+}
+
+func (k *stack) run(p *pool) { p.run(len(k.xs), 1, k.parts) }
+
+func (k *stack) parts(_, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		n := len(k.xs[i])
+		copy(k.y[i*n:(i+1)*n], k.xs[i])
+	}
+}
+
+// patchMerge is a prepared OpPatchMerge: nn.Unfold(2, stride 2) with zero padding of odd
+// sides; output channel c·4 + kh·2 + kw.
+type patchMerge struct {
+	x, y      []float32
+	ih, iw, c int
+	oh, ow    int
+}
+
+func (m *patchMerge) run(p *pool) { p.run(m.oh, 4, m.rows) }
+
+func (m *patchMerge) rows(_, lo, hi int) {
+	c := m.c
+	for oy := lo; oy < hi; oy++ {
+		for ox := 0; ox < m.ow; ox++ {
+			out := m.y[(oy*m.ow+ox)*4*c : (oy*m.ow+ox+1)*4*c]
+			for k := 0; k < 4; k++ {
+				iy, ix := 2*oy+k/2, 2*ox+k%2
+				if iy >= m.ih || ix >= m.iw {
+					for ch := 0; ch < c; ch++ {
+						out[ch*4+k] = 0
+					}
+					continue
+				}
+				src := m.x[(iy*m.iw+ix)*c : (iy*m.iw+ix+1)*c]
+				for ch, v := range src {
+					out[ch*4+k] = v
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package cpu
+
+// conv2d is a prepared OpConv2D on channels-last maps: each block of output pixels is
+// gathered into patches (im2col, zero outside the input) and multiplied with the weight
+// re-laid out as (Cout, KH, KW, Cin/G).
+type conv2d struct {
+	x, y                   []float32
+	w, bias                []float32 // w re-laid out
+	ih, iw, ic             int
+	oh, ow, oc             int
+	kh, kw, stride, pt, pl int
+	groups                 int
+	scratch                [][]float32 // per worker: convBlock patches
+	ep                     epilogue
+}
+
+const convBlock = 16
+
+// relayoutConv turns a (Cout, Cin/G, KH, KW) weight into (Cout, KH, KW, Cin/G).
+func relayoutConv(w []float32, cout, cin, kh, kw int) []float32 {
+	out := make([]float32, len(w))
+	for o := 0; o < cout; o++ {
+		for ci := 0; ci < cin; ci++ {
+			for y := 0; y < kh; y++ {
+				for x := 0; x < kw; x++ {
+					out[((o*kh+y)*kw+x)*cin+ci] = w[((o*cin+ci)*kh+y)*kw+x]
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (c *conv2d) run(p *pool) {
+	blocks := (c.oh*c.ow + convBlock - 1) / convBlock
+	p.run(blocks, 1, c.blocks)
+}
+
+func (c *conv2d) blocks(worker, lo, hi int) {
+	cing := c.ic / c.groups
+	coutg := c.oc / c.groups
+	kp := c.kh * c.kw * cing
+	patch := c.scratch[worker]
+	for blk := lo; blk < hi; blk++ {
+		p0 := blk * convBlock
+		p1 := min(p0+convBlock, c.oh*c.ow)
+		for g := 0; g < c.groups; g++ {
+			for pix := p0; pix < p1; pix++ {
+				oy, ox := pix/c.ow, pix%c.ow
+				dst := patch[(pix-p0)*kp : (pix-p0+1)*kp]
+				for ky := 0; ky < c.kh; ky++ {
+					iy := oy*c.stride - c.pt + ky
+					for kx := 0; kx < c.kw; kx++ {
+						ix := ox*c.stride - c.pl + kx
+						d := dst[(ky*c.kw+kx)*cing : (ky*c.kw+kx+1)*cing]
+						if iy < 0 || iy >= c.ih || ix < 0 || ix >= c.iw {
+							clear(d)
+							continue
+						}
+						src := (iy*c.iw+ix)*c.ic + g*cing
+						copy(d, c.x[src:src+cing])
+					}
+				}
+			}
+			var bias []float32
+			if c.bias != nil {
+				bias = c.bias[g*coutg : (g+1)*coutg]
+			}
+			gemm(patch, kp, c.w[g*coutg*kp:(g+1)*coutg*kp], kp, coutg, bias, c.y[p0*c.oc+g*coutg:], c.oc, p1-p0)
+		}
+		c.ep.apply(c.y, c.oc, p0, p1)
+	}
+}

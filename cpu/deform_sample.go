@@ -1,0 +1,80 @@
+package cpu
+
+import "math"
+
+// offsetCoords is a prepared OpOffsetCoords: the Offset module's p = p_0 + p_n + p_conv(x),
+// with 1-based absolute row coordinates in channels 0..8 and column coordinates in 9..17.
+type offsetCoords struct {
+	x, y []float32
+	h, w int
+}
+
+var (
+	pnRow = [9]float32{-1, -1, -1, 0, 0, 0, 1, 1, 1}
+	pnCol = [9]float32{-1, 0, 1, -1, 0, 1, -1, 0, 1}
+)
+
+func (o *offsetCoords) run(p *pool) { p.run(o.h, 8, o.rows) }
+
+func (o *offsetCoords) rows(_, lo, hi int) {
+	for y := lo; y < hi; y++ {
+		for x := 0; x < o.w; x++ {
+			in := o.x[(y*o.w+x)*18 : (y*o.w+x+1)*18]
+			out := o.y[(y*o.w+x)*18 : (y*o.w+x+1)*18]
+			for k := 0; k < 9; k++ {
+				out[k] = (float32(y+1) + pnRow[k]) + in[k]
+				out[9+k] = (float32(x+1) + pnCol[k]) + in[9+k]
+			}
+		}
+	}
+}
+
+// deformSample is a prepared OpDeformSample: every channel c of x is sampled at
+// (y + O[2c], x + O[2c+1]) with torchvision's bilinear rule (zero outside, partial corners zero).
+type deformSample struct {
+	x, off, y []float32
+	h, w, c   int
+}
+
+func (d *deformSample) run(p *pool) { p.run(d.h, 1, d.rows) }
+
+func (d *deformSample) rows(_, lo, hi int) {
+	c := d.c
+	for y := lo; y < hi; y++ {
+		for x := 0; x < d.w; x++ {
+			off := d.off[(y*d.w+x)*2*c : (y*d.w+x+1)*2*c]
+			out := d.y[(y*d.w+x)*c : (y*d.w+x+1)*c]
+			for ch := range out {
+				out[ch] = sampleTV(d.x, d.h, d.w, c, ch, float32(y)+off[2*ch], float32(x)+off[2*ch+1])
+			}
+		}
+	}
+}
+
+// sampleTV is torchvision's deform_conv2d bilinear_interpolate on channel ch of a
+// channels-last map.
+func sampleTV(img []float32, h, w, c, ch int, py, px float32) float32 {
+	if py <= -1 || float32(h) <= py || px <= -1 || float32(w) <= px {
+		return 0
+	}
+	y0 := int(math.Floor(float64(py)))
+	x0 := int(math.Floor(float64(px)))
+	y1, x1 := y0+1, x0+1
+	ly := py - float32(y0)
+	lx := px - float32(x0)
+	hy, hx := 1-ly, 1-lx
+	var v1, v2, v3, v4 float32
+	if y0 >= 0 && x0 >= 0 {
+		v1 = img[(y0*w+x0)*c+ch]
+	}
+	if y0 >= 0 && x1 <= w-1 {
+		v2 = img[(y0*w+x1)*c+ch]
+	}
+	if y1 <= h-1 && x0 >= 0 {
+		v3 = img[(y1*w+x0)*c+ch]
+	}
+	if y1 <= h-1 && x1 <= w-1 {
+		v4 = img[(y1*w+x1)*c+ch]
+	}
+	return hy*hx*v1 + hy*lx*v2 + ly*hx*v3 + ly*lx*v4
+}

@@ -1,0 +1,62 @@
+package cpu_test
+
+import (
+	"testing"
+
+	"github.com/demt-web/demt/cpu"
+	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/model/torchckpt"
+	"github.com/demt-web/demt/verify"
+)
+
+// TestOfficialFixtures runs every model fixture from its checkpoint and compares every
+// array of its manifest (intermediates and outputs) with the official reference.
+func TestOfficialFixtures(t *testing.T) {
+	models, err := fixture.Models(fixture.Root(t))
+	if err != nil || len(models) == 0 {
+		t.Fatalf("no model fixtures: %v", err)
+	}
+	for _, m := range models {
+		t.Run(m.Name, func(t *testing.T) {
+			w, err := torchckpt.ReadFile(m.CkptPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, err = model.Normalize(w); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := model.InferConfig(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, h, wd, err := verify.Input(&m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := model.Build(cfg, w, h, wd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex, err := cpu.New(plan, cpu.Options{KeepAll: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ex.Close()
+			if err := ex.Run(in); err != nil {
+				t.Fatal(err)
+			}
+			res, err := verify.Compare(plan, &m, func(id int) ([]float32, error) { return ex.Tensor(id), nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if !r.OK {
+					t.Errorf("%-50s max|diff| %.3g (max|ref| %.3g) relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.MaxRef, r.Diff.RelL2)
+				} else {
+					t.Logf("%-50s max|diff| %.3g relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.RelL2)
+				}
+			}
+		})
+	}
+}
