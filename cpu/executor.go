@@ -20,22 +20,25 @@ type Options struct {
 	Keep []int
 	// KeepAll keeps every tensor (for verifying intermediates; uses more memory).
 	KeepAll bool
+	// Progress, if set, is called after each op with the ops done and the total.
+	Progress func(done, total int)
 }
 
 // Executor runs one plan.
 type Executor struct {
-	plan    *model.Plan
-	bufs    [][]float32 // per tensor (views into slabs)
-	kernels []kernel
-	pool    *pool
-	bytes   int64
+	plan     *model.Plan
+	progress func(done, total int)
+	bufs     [][]float32 // per tensor (views into slabs)
+	kernels  []kernel
+	pool     *pool
+	bytes    int64
 }
 
 type kernel interface{ run(p *pool) }
 
 // New prepares the plan: it plans the buffers, re-lays out weights and builds one kernel per op.
 func New(p *model.Plan, opt Options) (*Executor, error) {
-	e := &Executor{plan: p, pool: newPool(opt.Threads)}
+	e := &Executor{plan: p, pool: newPool(opt.Threads), progress: opt.Progress}
 	keep := make([]bool, len(p.Tensors))
 	for _, id := range opt.Keep {
 		keep[id] = true
@@ -135,8 +138,11 @@ func (e *Executor) Run(input []float32) error {
 		return fmt.Errorf("input has %d values, the plan wants %d (%s)", len(input), len(in), e.plan.Tensors[e.plan.Input].Shape)
 	}
 	copy(in, input)
-	for _, k := range e.kernels {
+	for i, k := range e.kernels {
 		k.run(e.pool)
+		if e.progress != nil {
+			e.progress(i+1, len(e.kernels))
+		}
 	}
 	return nil
 }
