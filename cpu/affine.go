@@ -10,9 +10,9 @@ type affine struct {
 	n, c         int
 }
 
-func (a *affine) run(p *pool) { p.run(a.n, 64, a.rows) }
+func (a *affine) run(p *pool) { p.run(a.n, 64, a) }
 
-func (a *affine) rows(_, lo, hi int) {
+func (a *affine) chunk(_, lo, hi int) {
 	copy(a.y[lo*a.c:hi*a.c], a.x[lo*a.c:hi*a.c])
 	ep := epilogue{act1: a.act1, act2: a.act2, scale: a.scale, shift: a.shift, residual: a.res}
 	ep.apply(a.y, a.c, lo, hi)
@@ -26,7 +26,7 @@ type add struct {
 	n   int
 }
 
-func (a *add) run(p *pool) { p.run(a.n, 4096, a.chunk) }
+func (a *add) run(p *pool) { p.run(a.n, 4096, a) }
 
 func (a *add) chunk(_, lo, hi int) {
 	y := a.y[lo:hi]

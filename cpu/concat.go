@@ -9,9 +9,9 @@ type concat struct {
 	c  int // output channels
 }
 
-func (k *concat) run(p *pool) { p.run(k.n, 256, k.rows) }
+func (k *concat) run(p *pool) { p.run(k.n, 256, k) }
 
-func (k *concat) rows(_, lo, hi int) {
+func (k *concat) chunk(_, lo, hi int) {
 	for r := lo; r < hi; r++ {
 		off := r * k.c
 		for i, x := range k.xs {
@@ -28,9 +28,9 @@ type stack struct {
 	y  []float32
 }
 
-func (k *stack) run(p *pool) { p.run(len(k.xs), 1, k.parts) }
+func (k *stack) run(p *pool) { p.run(len(k.xs), 1, k) }
 
-func (k *stack) parts(_, lo, hi int) {
+func (k *stack) chunk(_, lo, hi int) {
 	for i := lo; i < hi; i++ {
 		n := len(k.xs[i])
 		copy(k.y[i*n:(i+1)*n], k.xs[i])
@@ -45,9 +45,9 @@ type patchMerge struct {
 	oh, ow    int
 }
 
-func (m *patchMerge) run(p *pool) { p.run(m.oh, 4, m.rows) }
+func (m *patchMerge) run(p *pool) { p.run(m.oh, 4, m) }
 
-func (m *patchMerge) rows(_, lo, hi int) {
+func (m *patchMerge) chunk(_, lo, hi int) {
 	c := m.c
 	for oy := lo; oy < hi; oy++ {
 		for ox := 0; ox < m.ow; ox++ {

@@ -33,10 +33,10 @@ func relayoutConv(w []float32, cout, cin, kh, kw int) []float32 {
 
 func (c *conv2d) run(p *pool) {
 	blocks := (c.oh*c.ow + convBlock - 1) / convBlock
-	p.run(blocks, 1, c.blocks)
+	p.run(blocks, 1, c)
 }
 
-func (c *conv2d) blocks(worker, lo, hi int) {
+func (c *conv2d) chunk(worker, lo, hi int) {
 	cing := c.ic / c.groups
 	coutg := c.oc / c.groups
 	kp := c.kh * c.kw * cing

@@ -14,9 +14,9 @@ var (
 	pnCol = [9]float32{-1, 0, 1, -1, 0, 1, -1, 0, 1}
 )
 
-func (o *offsetCoords) run(p *pool) { p.run(o.h, 8, o.rows) }
+func (o *offsetCoords) run(p *pool) { p.run(o.h, 8, o) }
 
-func (o *offsetCoords) rows(_, lo, hi int) {
+func (o *offsetCoords) chunk(_, lo, hi int) {
 	for y := lo; y < hi; y++ {
 		for x := 0; x < o.w; x++ {
 			in := o.x[(y*o.w+x)*18 : (y*o.w+x+1)*18]
@@ -36,9 +36,9 @@ type deformSample struct {
 	h, w, c   int
 }
 
-func (d *deformSample) run(p *pool) { p.run(d.h, 1, d.rows) }
+func (d *deformSample) run(p *pool) { p.run(d.h, 1, d) }
 
-func (d *deformSample) rows(_, lo, hi int) {
+func (d *deformSample) chunk(_, lo, hi int) {
 	c := d.c
 	for y := lo; y < hi; y++ {
 		for x := 0; x < d.w; x++ {

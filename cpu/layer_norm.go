@@ -11,9 +11,9 @@ type layerNorm struct {
 	eps       float64
 }
 
-func (l *layerNorm) run(p *pool) { p.run(l.n, 64, l.rows) }
+func (l *layerNorm) run(p *pool) { p.run(l.n, 64, l) }
 
-func (l *layerNorm) rows(_, lo, hi int) {
+func (l *layerNorm) chunk(_, lo, hi int) {
 	c := l.c
 	w, b := l.w[:c], l.b[:c]
 	for r := lo; r < hi; r++ {

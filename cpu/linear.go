@@ -167,10 +167,10 @@ type linear struct {
 }
 
 func (l *linear) run(p *pool) {
-	p.run(l.n, 16, l.rows)
+	p.run(l.n, 16, l)
 }
 
-func (l *linear) rows(_, lo, hi int) {
+func (l *linear) chunk(_, lo, hi int) {
 	gemm(l.x[lo*l.k:], l.k, l.w, l.k, l.m, l.bias, l.y[lo*l.m:], l.m, hi-lo)
 	l.ep.apply(l.y, l.m, lo, hi)
 }

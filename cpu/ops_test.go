@@ -66,7 +66,7 @@ func TestBilinearTapsOddSizes(t *testing.T) {
 	// A full 2-D resize 2×2 → 3×3 of [[0,1],[2,3]] (src 0, 0.5·… : 2/3·(d+0.5)−0.5 = 0, 0.5, 1.167→i0=1).
 	r := &resize{x: []float32{0, 1, 2, 3}, y: make([]float32, 9), ih: 2, iw: 2, c: 1, oh: 3, ow: 3,
 		ry: bilinearTaps(2, 3), rx: bilinearTaps(2, 3)}
-	r.rows(0, 0, 3)
+	r.chunk(0, 0, 3)
 	want := []float32{0, 0.5, 1, 1, 1.5, 2, 2, 2.5, 3}
 	for i := range want {
 		if !near(r.y[i], want[i]) {

@@ -15,8 +15,13 @@ type pool struct {
 	close sync.Once
 }
 
+// chunker is a prepared kernel whose work splits into index ranges.
+type chunker interface {
+	chunk(worker, lo, hi int)
+}
+
 type task struct {
-	fn    func(worker, lo, hi int)
+	fn    chunker
 	total int
 	grain int
 	next  atomic.Int64
@@ -47,18 +52,18 @@ func (t *task) work(worker int) {
 		if lo >= t.total {
 			return
 		}
-		t.fn(worker, lo, min(lo+t.grain, t.total))
+		t.fn.chunk(worker, lo, min(lo+t.grain, t.total))
 	}
 }
 
-// run calls fn(worker, lo, hi) over chunks of about grain items covering [0, total).
-func (p *pool) run(total, grain int, fn func(worker, lo, hi int)) {
+// run calls fn.chunk(worker, lo, hi) over chunks of about grain items covering [0, total).
+func (p *pool) run(total, grain int, fn chunker) {
 	if total <= 0 {
 		return
 	}
 	grain = max(1, min(grain, (total+p.n-1)/p.n))
 	if p.n == 1 || total <= grain {
-		fn(0, 0, total)
+		fn.chunk(0, 0, total)
 		return
 	}
 	t := &p.task

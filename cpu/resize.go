@@ -35,9 +35,9 @@ func bilinearTaps(nIn, nOut int) []axisTap {
 	return taps
 }
 
-func (r *resize) run(p *pool) { p.run(r.oh, 4, r.rows) }
+func (r *resize) run(p *pool) { p.run(r.oh, 4, r) }
 
-func (r *resize) rows(_, lo, hi int) {
+func (r *resize) chunk(_, lo, hi int) {
 	c := r.c
 	for oy := lo; oy < hi; oy++ {
 		ty := r.ry[oy]

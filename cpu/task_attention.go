@@ -11,9 +11,9 @@ type taskAttention struct {
 	scratch    [][]float32 // per worker: T logits
 }
 
-func (a *taskAttention) run(p *pool) { p.run(a.hw, 64, a.pixels) }
+func (a *taskAttention) run(p *pool) { p.run(a.hw, 64, a) }
 
-func (a *taskAttention) pixels(worker, lo, hi int) {
+func (a *taskAttention) chunk(worker, lo, hi int) {
 	e, d := a.e, a.e/a.heads
 	logit := a.scratch[worker][:a.t]
 	for p := lo; p < hi; p++ {

@@ -47,7 +47,7 @@ func gatherBias(table []float32, heads, win int) []float32 {
 
 func (wa *windowAttention) run(p *pool) {
 	nw := (wa.hp / wa.win) * (wa.wp / wa.win)
-	p.run(nw, 1, wa.windows)
+	p.run(nw, 1, wa)
 }
 
 func regionOf(v, size, win, shift int) int {
@@ -60,7 +60,7 @@ func regionOf(v, size, win, shift int) int {
 	return 2
 }
 
-func (wa *windowAttention) windows(worker, lo, hi int) {
+func (wa *windowAttention) chunk(worker, lo, hi int) {
 	s := &wa.scratch[worker]
 	c, win, n := wa.c, wa.win, wa.win*wa.win
 	d := c / wa.heads

@@ -1,8 +1,6 @@
 package model_test
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,69 +9,18 @@ import (
 	"github.com/demt-web/demt/model"
 )
 
-type keysFile struct {
-	Backbone  string `json:"backbone"`
-	Tasks     []model.Task
-	StateDict orderedKeys `json:"state_dict"`
-}
-
-type keyEntry struct {
-	Name  string
-	Shape []int
-	DType string
-}
-
-type orderedKeys []keyEntry
-
-// UnmarshalJSON keeps the object's key order.
-func (o *orderedKeys) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		var v struct {
-			Shape []int  `json:"shape"`
-			DType string `json:"dtype"`
-		}
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		*o = append(*o, keyEntry{tok.(string), v.Shape, v.DType})
-	}
-	return nil
-}
-
 // keysWeights loads a keys/*.json file as a state dict of zero tensors.
-func keysWeights(t *testing.T, path string) (*keysFile, *model.Weights) {
+func keysWeights(t *testing.T, path string) (*fixture.KeysFile, *model.Weights) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	kf, err := fixture.LoadKeys(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kf keysFile
-	if err := json.Unmarshal(b, &kf); err != nil {
-		t.Fatal(err)
-	}
-	var ts []*model.Tensor
-	for _, k := range kf.StateDict {
-		tt := &model.Tensor{Name: k.Name, Shape: k.Shape}
-		if k.DType == "int64" {
-			tt.I64 = make([]int64, model.Numel(k.Shape))
-		} else {
-			tt.F32 = make([]float32, model.Numel(k.Shape))
-		}
-		ts = append(ts, tt)
-	}
-	w, err := model.NewWeights(ts)
+	w, err := kf.ZeroWeights()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kf, w
+	return kf, w
 }
 
 func TestInferConfigFullModels(t *testing.T) {

@@ -1,0 +1,124 @@
+package cpu_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/demt-web/demt/cpu"
+	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/model/torchckpt"
+)
+
+// benchModels are the full-size models of the benchmarks: the HRNet18-S PASCAL fixture
+// checkpoint (a full official model) and Swin-T NYUD from the official key list with
+// random weights.
+func benchModel(b *testing.B, name string) (*model.Config, *model.Weights) {
+	root := fixture.Root(b)
+	switch name {
+	case "hrnet18s-pascal":
+		w, err := torchckpt.ReadFile(filepath.Join(root, "hrnet18s-pascal", "model.ckpt"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if w, err = model.Normalize(w); err != nil {
+			b.Fatal(err)
+		}
+		cfg, err := model.InferConfig(w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return cfg, w
+	case "swin-t-nyud":
+		cfg, w, err := fixture.RandomModel(filepath.Join(root, "keys", "swin_t-nyud.json"), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return cfg, w
+	}
+	b.Fatalf("unknown model %s", name)
+	return nil, nil
+}
+
+func randomInput(h, w int) []float32 {
+	r := rand.New(rand.NewPCG(7, 7))
+	in := make([]float32, h*w*3)
+	for i := range in {
+		in[i] = float32(r.NormFloat64())
+	}
+	return in
+}
+
+// BenchmarkForward times the whole forward pass of the plain plan on all cores.
+// Sizes: 256×256 (the comparison size) and 512×512 (PASCAL's eval size).
+func BenchmarkForward(b *testing.B) {
+	for _, name := range []string{"hrnet18s-pascal", "swin-t-nyud"} {
+		for _, size := range []int{256, 512} {
+			b.Run(fmt.Sprintf("%s/%dx%d", name, size, size), func(b *testing.B) {
+				cfg, w := benchModel(b, name)
+				plan, err := model.Build(cfg, w, size, size)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ex, err := cpu.New(plan, cpu.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ex.Close()
+				in := randomInput(size, size)
+				if err := ex.Run(in); err != nil { // warm-up
+					b.Fatal(err)
+				}
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				allocs := ms.Mallocs
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := ex.Run(in); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(plan.TotalMACs())/1e9, "GMAC/op")
+				b.ReportMetric(float64(plan.TotalMACs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+				b.ReportMetric(float64(ex.Bytes())/(1<<20), "act-MiB")
+				b.ReportMetric(float64(ms.Mallocs-allocs)/float64(b.N), "mallocs/op")
+			})
+		}
+	}
+}
+
+// TestRunAllocatesNothing: a second run of the same plan allocates no memory.
+func TestRunAllocatesNothing(t *testing.T) {
+	m, err := fixture.LoadModel(filepath.Join(fixture.Root(t), "swin-nyud-small"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := torchckpt.ReadFile(m.CkptPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ = model.Normalize(w)
+	cfg, err := model.InferConfig(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := model.Build(cfg, w, 40, 44)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := cpu.New(plan, cpu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	in := randomInput(40, 44)
+	ex.Run(in)
+	if n := testing.AllocsPerRun(3, func() { ex.Run(in) }); n > 0 {
+		t.Fatalf("Run allocates %v times per call", n)
+	}
+}
