@@ -295,11 +295,20 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		}
 		return &deformSample{x: in(0), off: in(1), y: y, h: out.H, w: out.W, c: out.C}, nil
 	case model.OpTaskAttention:
-		k := ins(1)
-		if op.Heads <= 0 || out.C%op.Heads != 0 || k.H%out.H != 0 {
-			return nil, fmt.Errorf("bad task attention shapes q=%s k=%s heads=%d", out, k, op.Heads)
+		q, k, v := ins(0), ins(1), ins(2)
+		a := &taskAttention{q: in(0), k: in(1), v: in(2), y: y, hw: out.H * out.W, heads: op.Heads,
+			cq: q.C, ck: k.C, cv: v.C, cy: out.C, shared: op.SharedKV}
+		if op.Heads > 0 && q.H == out.H && k.H%out.H == 0 {
+			a.t = k.H / out.H
 		}
-		a := &taskAttention{q: in(0), k: in(1), v: in(2), y: y, hw: out.H * out.W, t: k.H / out.H, e: out.C, heads: op.Heads}
+		switch {
+		case a.t == 0 || q.C%op.Heads != 0 || out.C%op.Heads != 0 || v.H != k.H:
+			return nil, fmt.Errorf("bad task attention shapes q=%s k=%s v=%s out=%s heads=%d", q, k, v, out, op.Heads)
+		case op.SharedKV && (k.C != q.C/op.Heads || out.C != op.Heads*v.C):
+			return nil, fmt.Errorf("shared task attention: k has %d channels, want %d; out %d, want %d", k.C, q.C/op.Heads, out.C, op.Heads*v.C)
+		case !op.SharedKV && (k.C != q.C || v.C != out.C):
+			return nil, fmt.Errorf("task attention: q %d, k %d, v %d, out %d channels", q.C, k.C, v.C, out.C)
+		}
 		for i := 0; i < threads; i++ {
 			a.scratch = append(a.scratch, make([]float32, a.t))
 		}

@@ -1,6 +1,7 @@
 package cpu_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/demt-web/demt/cpu"
@@ -55,6 +56,70 @@ func TestOfficialFixtures(t *testing.T) {
 					t.Errorf("%-50s max|diff| %.3g (max|ref| %.3g) relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.MaxRef, r.Diff.RelL2)
 				} else {
 					t.Logf("%-50s max|diff| %.3g relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.RelL2)
+				}
+			}
+		})
+	}
+}
+
+// TestOptimizedPlanFixtures: the rewritten plan (model.Optimize) reproduces every official
+// output within the same tolerance as the plain plan.
+func TestOptimizedPlanFixtures(t *testing.T) {
+	models, err := fixture.Models(fixture.Root(t))
+	if err != nil || len(models) == 0 {
+		t.Fatalf("no model fixtures: %v", err)
+	}
+	for _, m := range models {
+		t.Run(m.Name, func(t *testing.T) {
+			w, err := torchckpt.ReadFile(m.CkptPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, _ = model.Normalize(w)
+			cfg, err := model.InferConfig(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, h, wd, err := verify.Input(&m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := model.Build(cfg, w, h, wd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := model.Optimize(plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("ops %d → %d, MACs %d → %d", len(plain.Ops), len(plan.Ops), plain.TotalMACs(), plan.TotalMACs())
+			ex, err := cpu.New(plan, cpu.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ex.Close()
+			if err := ex.Run(in); err != nil {
+				t.Fatal(err)
+			}
+			outs := m
+			outs.Manifest.Arrays = nil
+			for _, a := range m.Manifest.Arrays {
+				if strings.HasPrefix(a.Name, "out_") {
+					outs.Manifest.Arrays = append(outs.Manifest.Arrays, a)
+				}
+			}
+			res, err := verify.Compare(plan, &outs, func(id int) ([]float32, error) { return ex.Tensor(id), nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) == 0 {
+				t.Fatal("no outputs compared")
+			}
+			for _, r := range res {
+				if !r.OK {
+					t.Errorf("%s: max|diff| %.3g relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.RelL2)
+				} else {
+					t.Logf("%s: max|diff| %.3g relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.RelL2)
 				}
 			}
 		})

@@ -3,27 +3,34 @@ package cpu
 import "math"
 
 // taskAttention is a prepared OpTaskAttention: per pixel p and head g, softmax over the T
-// tasks of q[p]·k[t·hw+p] (q pre-scaled) and the weighted sum of v[t·hw+p].
+// tasks of q_g[p]·k_g[t·hw+p] (q pre-scaled) and the weighted sum of v_g[t·hw+p]. With
+// shared keys and values every head reads all of k and v.
 type taskAttention struct {
-	q, k, v, y []float32
-	hw, t, e   int
-	heads      int
-	scratch    [][]float32 // per worker: T logits
+	q, k, v, y     []float32
+	hw, t, heads   int
+	cq, ck, cv, cy int
+	shared         bool
+	scratch        [][]float32 // per worker: T logits
 }
 
 func (a *taskAttention) run(p *pool) { p.run(a.hw, 64, a) }
 
 func (a *taskAttention) chunk(worker, lo, hi int) {
-	e, d := a.e, a.e/a.heads
+	dq := a.cq / a.heads
+	dv := a.cy / a.heads
 	logit := a.scratch[worker][:a.t]
 	for p := lo; p < hi; p++ {
-		q := a.q[p*e : (p+1)*e]
-		out := a.y[p*e : (p+1)*e]
+		q := a.q[p*a.cq : (p+1)*a.cq]
+		out := a.y[p*a.cy : (p+1)*a.cy]
 		for g := 0; g < a.heads; g++ {
-			qg := q[g*d : (g+1)*d]
+			qg := q[g*dq : (g+1)*dq]
+			ko, vo := g*dq, g*dv
+			if a.shared {
+				ko, vo = 0, 0
+			}
 			mx := float32(math.Inf(-1))
 			for t := range logit {
-				k := a.k[(t*a.hw+p)*e+g*d : (t*a.hw+p)*e+(g+1)*d]
+				k := a.k[(t*a.hw+p)*a.ck+ko : (t*a.hw+p)*a.ck+ko+dq]
 				logit[t] = dot(qg, k)
 				mx = max(mx, logit[t])
 			}
@@ -32,11 +39,11 @@ func (a *taskAttention) chunk(worker, lo, hi int) {
 				logit[t] = float32(math.Exp(float64(l - mx)))
 				sum += logit[t]
 			}
-			og := out[g*d : (g+1)*d]
+			og := out[g*dv : (g+1)*dv]
 			clear(og)
 			for t, l := range logit {
 				wt := l / sum
-				v := a.v[(t*a.hw+p)*e+g*d : (t*a.hw+p)*e+(g+1)*d]
+				v := a.v[(t*a.hw+p)*a.cv+vo : (t*a.hw+p)*a.cv+vo+dv]
 				for j := range og {
 					og[j] += wt * v[j]
 				}

@@ -41,8 +41,10 @@ const (
 	// OpDeformSample: per channel c, S[y,x,c] = bilinear_tv(x[:,:,c], y+O[y,x,2c], x+O[y,x,2c+1])
 	// (torchvision rule: zero outside, partial corners zero). Inputs: x, offsets [H,W,2C].
 	OpDeformSample
-	// OpTaskAttention: per pixel p and head g: softmax over the T tasks of q[p]·k[t·hw+p] (q already
-	// scaled), output Σ_t a_t·v[t·hw+p]. Inputs: q [h,w,E], k [T·h,w,E], v [T·h,w,E].
+	// OpTaskAttention: per pixel p and head g: softmax over the T tasks of q_g[p]·k_g[t·hw+p] (q
+	// already scaled), output block g = Σ_t a_t·v_g[t·hw+p]. Inputs: q [h,w,Cq], k [T·h,w,Ck],
+	// v [T·h,w,Cv]. Plain: q, k, v split into Heads blocks. SharedKV: head g uses its q block
+	// (Cq/Heads = Ck channels) against all of k and v, and the output is Heads·Cv channels.
 	OpTaskAttention
 	numOpKinds
 )
@@ -129,6 +131,8 @@ type Op struct {
 	QKVWeight, QKVBias       string
 	// Linear: see the epilogue (0 means 1).
 	OutScale float32
+	// TaskAttention: keys and values shared by all heads (see OpTaskAttention).
+	SharedKV bool
 }
 
 // Output is one task output of a plan: raw logits at the input size.
@@ -183,9 +187,9 @@ func (p *Plan) MACs(op *Op) int64 {
 		// qkv projection, q·k and a·v, output projection.
 		return n*int64(3*c*c) + n*int64(w*w)*int64(2*c) + n*int64(c*c)
 	case OpTaskAttention:
-		k := p.Tensors[op.Inputs[1]].Shape
+		q, k := p.Tensors[op.Inputs[0]].Shape, p.Tensors[op.Inputs[1]].Shape
 		t := k.H / out.H
-		return int64(out.H*out.W) * int64(t) * int64(2*out.C)
+		return int64(out.H*out.W) * int64(t) * int64(q.C+out.C)
 	case OpDeformSample:
 		return int64(out.H*out.W*out.C) * 4
 	case OpResize:

@@ -231,7 +231,7 @@ func TestSwinSharedStorages(t *testing.T) {
 		t.Errorf("%d tensors, want 313", len(w.Tensors))
 	}
 	for name, shape := range map[string][]int{
-		"backbone.patch_embed.projection.weight": {16, 3, 4, 4},
+		"backbone.patch_embed.projection.weight":                        {16, 3, 4, 4},
 		"backbone.stages.0.blocks.0.attn.w_msa.relative_position_index": {49, 49},
 	} {
 		if got := w.Get(name); got == nil || !slices.Equal(got.Shape, shape) {
