@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
 )
 
@@ -274,4 +276,74 @@ func noFolderZip(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestGlobalTables checks which globals are refused, built or left inert.
+func TestGlobalTables(t *testing.T) {
+	for _, tc := range []struct {
+		module, name string
+		refused      bool
+		kind         globalKind
+	}{
+		{"collections", "OrderedDict", false, kindOrderedDict},
+		{"torch._utils", "_rebuild_tensor_v2", false, kindRebuildTensor},
+		{"torch._utils", "_rebuild_parameter_with_state", false, kindRebuildParameter},
+		{"torch", "HalfStorage", false, kindStorageType},
+		{"torch", "bfloat16", false, kindStorageType},
+		{"torch.storage", "UntypedStorage", false, kindStorageType},
+		{"pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint", false, kindPlaceholder},
+		{"argparse", "Namespace", false, kindPlaceholder},
+		{"numpy.core.multiarray", "_reconstruct", false, kindPlaceholder},
+		{"codecs", "encode", false, kindPlaceholder},
+		{"torch.nn.modules.conv", "Conv2d", false, kindPlaceholder},
+		{"os", "system", true, 0},
+		{"os.path", "join", true, 0},
+		{"builtins", "eval", true, 0},
+		{"builtins", "getattr.__self__", true, 0},
+		{"builtins", "dict", false, kindPlaceholder},
+		{"torch.serialization", "os.system", true, 0},
+		{"torch", "os", true, 0},
+		{"collections", "OrderedDict.__init__.__globals__.getattr", true, 0},
+		{"functools", "partial", true, 0},
+		{"operator", "itemgetter", false, kindPlaceholder},
+	} {
+		g, err := resolveGlobal(tc.module, tc.name)
+		if tc.refused {
+			if !errors.Is(err, ErrRefusedGlobal) {
+				t.Errorf("%s.%s: error %v, want refused", tc.module, tc.name, err)
+			}
+			continue
+		}
+		if err != nil || g.kind != tc.kind {
+			t.Errorf("%s.%s: %+v, %v; want kind %d", tc.module, tc.name, g, err, tc.kind)
+		}
+	}
+}
+
+// countingReaderAt counts the bytes read through it.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestStoragesReadOnce reads the Swin checkpoint, whose 63 shared weights view 16
+// storages, and checks that no storage is read twice.
+func TestStoragesReadOnce(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(fixture.Root(t), "swin-nyud-small", "model.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := &countingReaderAt{r: bytes.NewReader(b)}
+	if _, err := Read(cr, int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	if cr.n > int64(len(b))*11/10 {
+		t.Errorf("read %d bytes of a %d-byte file", cr.n, len(b))
+	}
 }

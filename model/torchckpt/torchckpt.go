@@ -58,7 +58,7 @@ const (
 	// (views may repeat storage elements, e.g. expanded or shared weights) to
 	// elementsPerByte·size + extraElements.
 	elementsPerByte = 16
-	extraElements   = 1 << 24
+	extraElements   = 1 << 22
 )
 
 // ReadFile opens path and calls Read; errors are prefixed with the path.
