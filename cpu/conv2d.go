@@ -5,16 +5,18 @@ package cpu
 // re-laid out as (Cout, KH, KW, Cin/G).
 type conv2d struct {
 	x, y                   []float32
-	w, bias                []float32 // w re-laid out
+	w                      []*weightMatrix // per group, re-laid out as (Cout/G, KH·KW·Cin/G)
+	bias                   []float32
 	ih, iw, ic             int
 	oh, ow, oc             int
 	kh, kw, stride, pt, pl int
 	groups                 int
 	scratch                [][]float32 // per worker: convBlock patches
+	gemmScratch            []gemmScratch
 	ep                     epilogue
 }
 
-const convBlock = 16
+const convBlock = 24
 
 // relayoutConv turns a (Cout, Cin/G, KH, KW) weight into (Cout, KH, KW, Cin/G).
 func relayoutConv(w []float32, cout, cin, kh, kw int) []float32 {
@@ -66,7 +68,7 @@ func (c *conv2d) chunk(worker, lo, hi int) {
 			if c.bias != nil {
 				bias = c.bias[g*coutg : (g+1)*coutg]
 			}
-			gemm(patch, kp, c.w[g*coutg*kp:(g+1)*coutg*kp], kp, coutg, bias, c.y[p0*c.oc+g*coutg:], c.oc, p1-p0)
+			c.w[g].gemm(patch, kp, bias, c.y[p0*c.oc+g*coutg:], c.oc, p1-p0, &c.gemmScratch[worker])
 		}
 		c.ep.apply(c.y, c.oc, p0, p1)
 	}

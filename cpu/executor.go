@@ -201,8 +201,11 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		l := &linear{x: in(0), y: y, w: w, bias: ep.bias, n: s.H * s.W, k: s.C, m: out.C, ep: ep}
+		l := &linear{x: in(0), y: y, w: newWeightMatrix(w, out.C, s.C), bias: ep.bias, n: s.H * s.W, k: s.C, m: out.C, ep: ep}
 		l.ep.bias = nil
+		for i := 0; i < threads; i++ {
+			l.scratch = append(l.scratch, newGemmScratch(s.C))
+		}
 		return l, nil
 	case model.OpConv2D:
 		s := ins(0)
@@ -218,12 +221,19 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := &conv2d{x: in(0), y: y, w: relayoutConv(w, out.C, cing, op.KH, op.KW), bias: ep.bias,
+		coutg, kp := out.C/op.Groups, cing*op.KH*op.KW
+		rw := relayoutConv(w, out.C, cing, op.KH, op.KW)
+		var wms []*weightMatrix
+		for g := 0; g < op.Groups; g++ {
+			wms = append(wms, newWeightMatrix(rw[g*coutg*kp:(g+1)*coutg*kp], coutg, kp))
+		}
+		c := &conv2d{x: in(0), y: y, w: wms, bias: ep.bias,
 			ih: s.H, iw: s.W, ic: s.C, oh: out.H, ow: out.W, oc: out.C, kh: op.KH, kw: op.KW,
 			stride: op.Stride, pt: op.PadT, pl: op.PadL, groups: op.Groups, ep: ep}
 		c.ep.bias = nil
 		for i := 0; i < threads; i++ {
-			c.scratch = append(c.scratch, make([]float32, convBlock*op.KH*op.KW*cing))
+			c.scratch = append(c.scratch, make([]float32, convBlock*kp))
+			c.gemmScratch = append(c.gemmScratch, newGemmScratch(kp))
 		}
 		return c, nil
 	case model.OpLayerNorm:
@@ -340,7 +350,8 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		}
 		wa := &windowAttention{x: in(0), y: y, h: out.H, w: out.W, c: c, win: win, shift: op.ShiftSize, heads: op.Heads,
 			hp: (out.H + win - 1) / win * win, wp: (out.W + win - 1) / win * win,
-			qkvW: qkvW, qkvB: qkvB, projW: projW, projB: projB, bias: gatherBias(table, op.Heads, win)}
+			qkvW: newWeightMatrix(qkvW, 3*c, c), qkvB: qkvB, projW: newWeightMatrix(projW, c, c), projB: projB,
+			bias: gatherBias(table, op.Heads, win)}
 		for i := 0; i < threads; i++ {
 			wa.scratch = append(wa.scratch, newWindowScratch(win*win, c))
 		}

@@ -109,7 +109,8 @@ func TestWindowAttentionNaive(t *testing.T) {
 		table := rnd((2*win-1)*(2*win-1)*tc.heads, 0.5)
 		wa := &windowAttention{x: x, y: make([]float32, len(x)), h: tc.h, w: tc.w, c: c, win: win, shift: tc.shift,
 			heads: tc.heads, hp: (tc.h + win - 1) / win * win, wp: (tc.w + win - 1) / win * win,
-			qkvW: qkvW, qkvB: qkvB, projW: projW, projB: projB, bias: gatherBias(table, tc.heads, win),
+			qkvW: newWeightMatrix(qkvW, 3*c, c), qkvB: qkvB, projW: newWeightMatrix(projW, c, c), projB: projB,
+			bias:    gatherBias(table, tc.heads, win),
 			scratch: []windowScratch{newWindowScratch(win*win, c)}}
 		p := newPool(1)
 		wa.run(p)

@@ -7,26 +7,28 @@ import "math"
 // between the 9 regions of the padded grid, relative position bias, softmax, projection,
 // reverse shift and crop. Windows run in parallel.
 type windowAttention struct {
-	x, y         []float32
-	h, w, c      int
-	win, shift   int
-	heads        int
-	hp, wp       int
-	qkvW, qkvB   []float32
-	projW, projB []float32
-	bias         []float32 // (heads, N, N): table gathered by the relative position index
-	scratch      []windowScratch
+	x, y        []float32
+	h, w, c     int
+	win, shift  int
+	heads       int
+	hp, wp      int
+	qkvW, projW *weightMatrix
+	qkvB, projB []float32
+	bias        []float32 // (heads, N, N): table gathered by the relative position index
+	scratch     []windowScratch
 }
 
 type windowScratch struct {
 	tok, qkv, attn, o, out []float32
 	src                    []int // per window token: source pixel or −1 (padding)
 	region                 []int
+	gemm                   gemmScratch
 }
 
 func newWindowScratch(n, c int) windowScratch {
 	return windowScratch{tok: make([]float32, n*c), qkv: make([]float32, n*3*c), attn: make([]float32, n*n),
-		o: make([]float32, n*c), out: make([]float32, n*c), src: make([]int, n), region: make([]int, n)}
+		o: make([]float32, n*c), out: make([]float32, n*c), src: make([]int, n), region: make([]int, n),
+		gemm: newGemmScratch(c)}
 }
 
 // gatherBias expands the ((2w−1)², heads) table to (heads, N, N).
@@ -83,7 +85,7 @@ func (wa *windowAttention) chunk(worker, lo, hi int) {
 				s.region[t] = 3*regionOf(r, wa.hp, win, wa.shift) + regionOf(cc, wa.wp, win, wa.shift)
 			}
 		}
-		gemm(s.tok, c, wa.qkvW, c, 3*c, wa.qkvB, s.qkv, 3*c, n)
+		wa.qkvW.gemm(s.tok, c, wa.qkvB, s.qkv, 3*c, n, &s.gemm)
 		for g := 0; g < wa.heads; g++ {
 			for a := 0; a < n; a++ {
 				q := s.qkv[a*3*c+g*d : a*3*c+(g+1)*d]
@@ -121,7 +123,7 @@ func (wa *windowAttention) chunk(worker, lo, hi int) {
 				}
 			}
 		}
-		gemm(s.o, c, wa.projW, c, c, wa.projB, s.out, c, n)
+		wa.projW.gemm(s.o, c, wa.projB, s.out, c, n, &s.gemm)
 		for t := 0; t < n; t++ {
 			if s.src[t] >= 0 {
 				copy(wa.y[s.src[t]*c:(s.src[t]+1)*c], s.out[t*c:(t+1)*c])

@@ -634,3 +634,31 @@ func TestWriteFile(t *testing.T) {
 		t.Errorf("ReadFile of a cut file: %v", err)
 	}
 }
+
+// failingReader returns err after n bytes.
+type failingReader struct {
+	r   *bytes.Reader
+	n   int
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	p = p[:min(len(p), f.n)]
+	n, err := f.r.Read(p)
+	f.n -= n
+	return n, err
+}
+
+func TestReadIOError(t *testing.T) {
+	b := encode(t, testWeights(t), WriteOptions{ChunkSize: 256})
+	cause := errors.New("connection reset")
+	for _, n := range []int{0, 6, 20, 100, len(b) / 2, len(b) - 1} {
+		_, err := Read(&failingReader{r: bytes.NewReader(b), n: n, err: cause}, nil)
+		if !errors.Is(err, cause) || !strings.Contains(err.Error(), "read: connection reset") {
+			t.Errorf("I/O error after %d bytes: %v", n, err)
+		}
+	}
+}

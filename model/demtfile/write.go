@@ -23,6 +23,11 @@ import (
 // WriteOptions choose how Write stores the weights.
 type WriteOptions struct {
 	// DType is DTypeF32 (the default when empty), DTypeF16 or DTypeInt8.
+	// f32 and f16 store every float tensor so (f16 rounds to nearest even). int8
+	// stores conv and linear weights (float tensors of rank ≥ 2 whose name ends in
+	// "weight", e.g. "in_proj_weight", but no relative_position_bias_table) as int8
+	// with one float32 scale per output channel (dim 0), and every other float tensor
+	// (norms, biases, tables) as f32. Integer tensors are always stored as int64.
 	DType string
 	// ChunkSize is the uncompressed size of each data chunk: a multiple of 256 from
 	// MinChunkBytes to MaxChunkBytes; 0 means DefaultChunkBytes.

@@ -1,0 +1,47 @@
+# demt-web — build, test and benchmark targets. `make test` is what CI runs.
+GO       ?= go
+BIN      := bin
+FUZZTIME ?= 10s
+export XDG_RUNTIME_DIR ?= /tmp
+
+.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/demt-convert ./tools/convert
+
+test: vet fmt-check unit fuzz wasm-check
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -timeout 15m ./...
+
+# Short fuzzing runs of the readers of untrusted bytes (seed corpora in testdata/fuzz).
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzRead -fuzztime $(FUZZTIME) ./model/torchckpt
+	$(GO) test -run XXX -fuzz FuzzRead -fuzztime $(FUZZTIME) ./model/demtfile
+
+# The packages the browser build uses must compile for GOOS=js.
+wasm-check:
+	GOOS=js GOARCH=wasm $(GO) build ./model/... ./gpu/... ./shaders/... ./wasm/...
+
+# Full-size CPU benchmarks (minutes): HRNet18-S PASCAL and Swin-T NYUD at 256² and 512².
+bench:
+	$(GO) test -run XXX -bench 'Forward' -benchtime 2x -timeout 60m ./cpu
+
+bench-gpu:
+	$(GO) test -run XXX -bench . -benchtime 1x -timeout 60m ./gpu
+
+demo:
+	@echo "demo: not yet — the browser pages (web/) land with the browser issue."
+	@echo "      For now: make build && bin/demt-convert infer --model M.demt photo.jpg -o out/"
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,11 @@
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+// kern6x16 computes the 6×16 block c[r·16+j] = Σ_q a[r·lda+q]·b[q·16+j] (AVX2 + FMA).
+//
+//go:noescape
+func kern6x16(a *float32, lda int, b *float32, k int, c *float32)
+
+// haveSIMD reports whether the packed AVX2 kernel can run on this CPU.
+var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA

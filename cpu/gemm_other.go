@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package cpu
+
+const haveSIMD = false
+
+func kern6x16(a *float32, lda int, b *float32, k int, c *float32) {
+	panic("cpu: kern6x16 without SIMD")
+}

@@ -1,0 +1,240 @@
+package imageio
+
+import (
+	"bufio"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// How Colorize renders a task.
+type rendering int
+
+const (
+	renderPalette rendering = iota // argmax over channels, class palette
+	renderDepth                    // clamp at 0, min-max, turbo colormap
+	renderNormals                  // L2-normalise, (n+1)/2·255 as RGB
+	renderSigmoid                  // 255·sigmoid(logit) grey
+	renderSal                      // 255·softmax(l)[1] grey
+	renderMinMax                   // min-max grey
+)
+
+func renderingOf(task string, channels int) rendering {
+	switch task {
+	case "semseg", "human_parts":
+		return renderPalette
+	case "depth":
+		return renderDepth
+	case "normals":
+		return renderNormals
+	case "edge":
+		return renderSigmoid
+	case "sal":
+		if channels == 1 {
+			return renderSigmoid
+		}
+		return renderSal
+	}
+	if channels > 1 {
+		return renderPalette
+	}
+	return renderMinMax
+}
+
+// Colorize renders one task's raw output, channels-last [H, W, C] logits, as RGBA
+// (alpha 255), row-major [H, W, 4]:
+//
+//   - semseg, human_parts: argmax over channels (first maximum wins), coloured with
+//     Palette;
+//   - depth: clamped at 0 (the official evaluation clamps depth ≥ 0), min-max
+//     normalised over the image, turbo colormap (blue near, red far);
+//   - normals: L2-normalised per pixel, then trunc((n+1)/2·255) as R, G, B;
+//   - edge: grey trunc(255·sigmoid(logit)), as the official prediction PNGs;
+//   - sal: grey trunc(255·softmax(l)[1]) = trunc(255·sigmoid(l1−l0)); one-channel sal
+//     uses sigmoid(l0);
+//   - any other task: argmax palette when C > 1, min-max grey when C = 1.
+//
+// Channel values beyond the first C of each pixel are ignored; hwc must hold H·W·C values.
+func Colorize(task string, channels int, hwc []float32, h, w int) []uint8 {
+	n := h * w
+	out := make([]uint8, n*4)
+	c := channels
+	if c <= 0 || len(hwc) < n*c {
+		return out
+	}
+	set := func(p int, r, g, b uint8) {
+		out[4*p], out[4*p+1], out[4*p+2], out[4*p+3] = r, g, b, 255
+	}
+	switch renderingOf(task, c) {
+	case renderPalette:
+		pal := Palette()
+		for p := 0; p < n; p++ {
+			k := argmax(hwc[p*c : p*c+c])
+			col := pal[k%len(pal)]
+			set(p, col[0], col[1], col[2])
+		}
+	case renderDepth:
+		lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+		for p := 0; p < n; p++ {
+			v := max(hwc[p*c], 0)
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		for p := 0; p < n; p++ {
+			t := 0.0
+			if hi > lo {
+				t = float64((max(hwc[p*c], 0) - lo) / (hi - lo))
+			}
+			r, g, b := Turbo(t)
+			set(p, r, g, b)
+		}
+	case renderNormals:
+		for p := 0; p < n; p++ {
+			var rgb [3]uint8
+			var ss float64
+			for k := 0; k < min(c, 3); k++ {
+				ss += float64(hwc[p*c+k]) * float64(hwc[p*c+k])
+			}
+			norm := math.Max(math.Sqrt(ss), 1e-12) // F.normalize's eps
+			for k := 0; k < min(c, 3); k++ {
+				rgb[k] = truncByte((float64(hwc[p*c+k])/norm + 1) / 2 * 255)
+			}
+			set(p, rgb[0], rgb[1], rgb[2])
+		}
+	case renderSigmoid:
+		for p := 0; p < n; p++ {
+			g := truncByte(255 * float64(sigmoid(hwc[p*c])))
+			set(p, g, g, g)
+		}
+	case renderSal:
+		for p := 0; p < n; p++ {
+			g := truncByte(255 * float64(sigmoid(hwc[p*c+1]-hwc[p*c])))
+			set(p, g, g, g)
+		}
+	case renderMinMax:
+		lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+		for p := 0; p < n; p++ {
+			lo, hi = min(lo, hwc[p*c]), max(hi, hwc[p*c])
+		}
+		for p := 0; p < n; p++ {
+			var g uint8
+			if hi > lo {
+				g = uint8(math.Round(float64((hwc[p*c] - lo) / (hi - lo) * 255)))
+			}
+			set(p, g, g, g)
+		}
+	}
+	return out
+}
+
+// argmax returns the index of the first largest value (NaNs never win).
+func argmax(v []float32) int {
+	best := 0
+	for i := 1; i < len(v); i++ {
+		if v[i] > v[best] || v[best] != v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// sigmoid is the logistic function, rounded to float32 as torch computes it.
+func sigmoid(x float32) float32 {
+	return float32(1 / (1 + math.Exp(-float64(x))))
+}
+
+// truncByte converts to uint8 by truncation (numpy's astype(uint8)), clamped to 0..255.
+func truncByte(v float64) uint8 {
+	switch {
+	case !(v > 0): // also NaN
+		return 0
+	case v >= 255:
+		return 255
+	}
+	return uint8(v)
+}
+
+// Palette returns the 256-colour PASCAL VOC colormap: the bits of the class index are
+// spread over the high bits of R, G and B (class 0 black, 1 (128,0,0), 2 (0,128,0), ...).
+func Palette() [256][3]uint8 {
+	var pal [256][3]uint8
+	for i := range pal {
+		var r, g, b uint8
+		c := i
+		for j := 0; j < 8; j++ {
+			r |= uint8(c&1) << (7 - j)
+			g |= uint8(c>>1&1) << (7 - j)
+			b |= uint8(c>>2&1) << (7 - j)
+			c >>= 3
+		}
+		pal[i] = [3]uint8{r, g, b}
+	}
+	return pal
+}
+
+// Turbo maps t in [0, 1] (clamped) to the turbo colormap (Mikhailov, Google 2019) by
+// Ruofei Du's polynomial approximation, rounded to 8 bits.
+func Turbo(t float64) (r, g, b uint8) {
+	t = math.Min(1, math.Max(0, t))
+	poly := func(k0, k1, k2, k3, k4, k5 float64) uint8 {
+		v := k0 + t*(k1+t*(k2+t*(k3+t*(k4+t*k5))))
+		return uint8(math.Round(math.Min(1, math.Max(0, v)) * 255))
+	}
+	r = poly(0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943)
+	g = poly(0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604)
+	b = poly(0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973)
+	return r, g, b
+}
+
+// Legend returns the colour key of a task Colorize renders with the palette: one line
+// "index<TAB>name<TAB>#rrggbb" per class name. It is empty for tasks rendered otherwise
+// (depth, normals, edge, sal) and when there are no class names.
+func Legend(task string, classNames []string) string {
+	if len(classNames) == 0 || renderingOf(task, len(classNames)) != renderPalette {
+		return ""
+	}
+	pal := Palette()
+	var sb strings.Builder
+	for i, name := range classNames {
+		c := pal[i%len(pal)]
+		fmt.Fprintf(&sb, "%d\t%s\t#%02x%02x%02x\n", i, name, c[0], c[1], c[2])
+	}
+	return sb.String()
+}
+
+// WritePNG writes RGBA [H, W, 4] pixels (alpha not premultiplied) as a PNG file,
+// atomically: it writes a temporary file in the same directory and renames it to path.
+func WritePNG(path string, rgba []uint8, h, w int) error {
+	if h <= 0 || w <= 0 || len(rgba) != h*w*4 {
+		return fmt.Errorf("write %s: %d bytes for a %dx%d RGBA image", path, len(rgba), h, w)
+	}
+	img := &image.NRGBA{Pix: rgba, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	bw := bufio.NewWriter(tmp)
+	if err := png.Encode(bw, img); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

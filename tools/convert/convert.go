@@ -1,0 +1,112 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/model/demtfile"
+)
+
+func cmdConvert(e *env, args []string) error {
+	fs := newFlagSet("convert", "convert CKPT -o OUT.demt [--dtype f32|f16|int8]",
+		"Reads a PyTorch checkpoint (.pth/.ckpt, plain state dict or Lightning), infers the DeMT\n"+
+			"architecture from its keys and writes a .demt file. The input is never overwritten.")
+	out := fs.String("o", "", "output .demt `file` (required)")
+	dtype := fs.String("dtype", demtfile.DTypeF32, "storage `type` of the weights: f32, f16 or int8")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("convert: want exactly one checkpoint, got %d arguments (run '%s convert --help')", len(pos), progName)
+	}
+	in := pos[0]
+	switch {
+	case *out == "":
+		return usagef("convert: -o OUT.demt is required")
+	case *dtype != demtfile.DTypeF32 && *dtype != demtfile.DTypeF16 && *dtype != demtfile.DTypeInt8:
+		return usagef("convert: unknown --dtype %q (want f32, f16 or int8)", *dtype)
+	}
+	if sameFile(in, *out) {
+		return fmt.Errorf("convert %s: refusing to overwrite the input with the output %s", in, *out)
+	}
+	if err := convert(e, in, *out, *dtype); err != nil {
+		return fmt.Errorf("convert %s: %w", in, err)
+	}
+	return nil
+}
+
+func convert(e *env, in, out, dtype string) error {
+	kind, err := sniff(in)
+	if err != nil {
+		return err
+	}
+	if kind == kindDemt {
+		return fmt.Errorf("already a .demt file (convert reads PyTorch checkpoints)")
+	}
+	raw, err := readTorch(e, in)
+	if err != nil {
+		return err
+	}
+	w, err := model.Normalize(raw)
+	if err != nil {
+		return err
+	}
+	cfg, err := model.InferConfig(w)
+	if err != nil {
+		return err
+	}
+	sum, err := fileSHA256(in)
+	if err != nil {
+		return err
+	}
+	meta := &demtfile.Metadata{
+		ConverterVersion: converterVersion,
+		Config:           *cfg,
+		Normalization:    demtfile.ImageNetNormalization(),
+		Source:           demtfile.Source{File: filepath.Base(in), SHA256: sum, Format: "torch-zip"},
+		CreatedBy:        progName + " " + converterVersion,
+	}
+	fmt.Fprintf(e.stderr, "writing %s (%s)\n", out, dtype)
+	if err := demtfile.WriteFile(out, meta, w, demtfile.WriteOptions{DType: dtype}, in); err != nil {
+		return err
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return fileErr(err)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %s, %d tensors, %d parameters, %s, %d bytes (source sha256 %s)\n",
+		out, describeBackbone(&cfg.Backbone), len(w.Tensors), w.NumParams(), dtype, st.Size(), sum)
+	return nil
+}
+
+// sameFile reports whether a and b name the same file, by path or (when both exist) by identity.
+func sameFile(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// fileSHA256 returns the hex SHA-256 digest of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fileErr(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("sha256: %w", fileErr(err))
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
