@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/demt-web/demt/calibrate"
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
@@ -47,9 +48,15 @@ func TestStoredDTypes(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(m.Name+"/"+c.dtype, func(t *testing.T) {
+				rep, err := calibrate.Choose(cfg, w, calibrate.Options{DType: c.dtype})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("calibration: %d of %d modules kept precise (%.1f%% of their parameters), estimated %.2g, measured %.2g",
+					rep.PreciseModules, len(rep.Modules), 100*float64(rep.PreciseParams)/float64(max(1, rep.Params)), rep.Estimated, rep.Measured)
 				var buf bytes.Buffer
 				meta := &demtfile.Metadata{Config: *cfg, Normalization: demtfile.ImageNetNormalization()}
-				if err := demtfile.Write(&buf, meta, w, demtfile.WriteOptions{DType: c.dtype}); err != nil {
+				if err := demtfile.Write(&buf, meta, w, demtfile.WriteOptions{DType: c.dtype, Precise: rep.Precise}); err != nil {
 					t.Fatal(err)
 				}
 				f, err := demtfile.Read(&buf, nil)

@@ -178,23 +178,34 @@ func checkReadBack(t *testing.T, dtype string, in, out *model.Tensor) {
 		}
 		rowLen := len(in.F32) / rows
 		for r := range rows {
-			var maxAbs float32
-			for _, v := range in.F32[r*rowLen : (r+1)*rowLen] {
-				maxAbs = max(maxAbs, float32(math.Abs(float64(v))))
+			var maxAbs, maxGot float32
+			for i := r * rowLen; i < (r+1)*rowLen; i++ {
+				maxAbs = max(maxAbs, float32(math.Abs(float64(in.F32[i]))))
+				maxGot = max(maxGot, float32(math.Abs(float64(out.F32[i]))))
 			}
-			scale := maxAbs / 127
+			// The chosen scale s (max|q| = 127 whenever the row is not zero) lies in
+			// [0.6, 1]·maxabs/127 and gives no larger squared error than maxabs/127.
+			scale, plain := maxGot/127, maxAbs/127
+			if scale > plain*(1+1e-5) || scale < plain*0.6*(1-1e-5) {
+				t.Fatalf("%s row %d: scale %v outside [0.6, 1]·%v", in.Name, r, scale, plain)
+			}
+			var sse, ssePlain float64
 			for i := r * rowLen; i < (r+1)*rowLen; i++ {
 				got, v := out.F32[i], in.F32[i]
 				if maxAbs == 0 && got != 0 {
 					t.Fatalf("%s[%d] = %v in an all-zero row", in.Name, i, got)
 				}
-				if d := math.Abs(float64(got - v)); d > float64(scale)/2*(1+1e-5) {
-					t.Fatalf("%s[%d] = %v, want %v ± %v (scale/2)", in.Name, i, got, v, scale/2)
+				sse += math.Pow(float64(got-v), 2)
+				if plain != 0 {
+					ssePlain += math.Pow(float64(v)-float64(float32(quantOne(v, plain))*plain), 2)
 				}
 				// Every value is an integer multiple of the row's scale, at most 127 of them.
 				if q := float64(got) / float64(scale); scale != 0 && (math.Abs(q-math.Round(q)) > 1e-3 || math.Abs(q) > 127.001) {
 					t.Fatalf("%s[%d] = %v is %v × scale %v", in.Name, i, got, q, scale)
 				}
+			}
+			if sse > ssePlain*(1+1e-4)+1e-12 {
+				t.Fatalf("%s row %d: squared error %v above the maxabs scale's %v", in.Name, r, sse, ssePlain)
 			}
 		}
 	}
@@ -210,11 +221,23 @@ func TestQuantise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []float32{1.0 / 127, 0, 2}; !reflect.DeepEqual(scales, want) {
-		t.Errorf("scales %v, want %v", scales, want)
+	// Row 0 keeps maxabs/127 (clipping 1 would cost more than it saves); row 1 is zero.
+	if scales[0] != 1.0/127 || scales[1] != 0 {
+		t.Errorf("scales %v, want [1/127 0 …]", scales)
 	}
-	if want := []int8{127, -64, 32, 0, 0, 0, 0, 0, -127, 64, 0, 0}; !reflect.DeepEqual(q, want) {
-		t.Errorf("q %v, want %v", q, want)
+	if want := []int8{127, -64, 32, 0, 0, 0, 0, 0}; !reflect.DeepEqual(q[:8], want) {
+		t.Errorf("q %v, want %v", q[:8], want)
+	}
+	// Row 2: a scale clipping −254 to −127·s beats 2 when it rounds 127, 1 and 0.5 better.
+	sse := func(s float32) float64 {
+		var e float64
+		for _, x := range v[8:] {
+			e += math.Pow(float64(x)-float64(float32(quantOne(x, s))*s), 2)
+		}
+		return e
+	}
+	if sse(scales[2]) > sse(2) {
+		t.Errorf("row 2 scale %v has error %v > %v of scale 2", scales[2], sse(scales[2]), sse(2))
 	}
 	if _, _, err := quantise([]float32{1, float32(math.NaN())}, 1); err == nil {
 		t.Error("NaN quantised without error")

@@ -32,6 +32,9 @@ type WriteOptions struct {
 	// ChunkSize is the uncompressed size of each data chunk: a multiple of 256 from
 	// MinChunkBytes to MaxChunkBytes; 0 means DefaultChunkBytes.
 	ChunkSize int
+	// Precise names float tensors stored one step more precisely than DType: in int8
+	// files as f16 instead of int8, in f16 files as f32 (see package calibrate).
+	Precise map[string]bool
 }
 
 // Write encodes meta and w to out as a .demt file. meta's FormatVersion and DType are
@@ -71,7 +74,7 @@ func Write(out io.Writer, meta *Metadata, w *model.Weights, opt WriteOptions) er
 			return fmt.Errorf("demtfile: write: duplicate tensor %q", t.Name)
 		}
 		seen[t.Name] = true
-		stored := storedDType(t, dtype)
+		stored := StoredDType(t, dtype, opt.Precise[t.Name])
 		numel := int64(t.Numel())
 		off := align(end, 8)
 		n := dataLength(stored, t.Shape, numel)
@@ -149,20 +152,50 @@ func Write(out io.Writer, meta *Metadata, w *model.Weights, opt WriteOptions) er
 	return nil
 }
 
-// storedDType is the element type tensor t is stored as in a file of the given dtype.
-func storedDType(t *model.Tensor, dtype string) model.DType {
+// StoredDType is the element type tensor t is stored as in a file of the given dtype;
+// precise asks for one step more precision (see WriteOptions.Precise).
+func StoredDType(t *model.Tensor, dtype string, precise bool) model.DType {
 	if isInt(t) {
 		return model.I64
 	}
-	switch dtype {
-	case DTypeF16:
+	switch {
+	case dtype == DTypeF16 && !precise:
 		return model.F16
-	case DTypeInt8:
-		if quantised(t) {
-			return model.I8
-		}
+	case dtype == DTypeInt8 && quantised(t) && precise:
+		return model.F16
+	case dtype == DTypeInt8 && quantised(t):
+		return model.I8
 	}
 	return model.F32
+}
+
+// StoredValues returns the float values a reader gets back for tensor t stored as
+// stored (model.F32, model.F16 or model.I8): what the file does to the weights.
+func StoredValues(t *model.Tensor, stored model.DType) ([]float32, error) {
+	out := make([]float32, len(t.F32))
+	switch stored {
+	case model.F32:
+		copy(out, t.F32)
+	case model.F16:
+		for i, v := range t.F32 {
+			out[i] = npy.HalfToFloat(npy.FloatToHalf(v))
+		}
+	case model.I8:
+		if len(t.Shape) == 0 || t.Shape[0] == 0 {
+			return out, nil
+		}
+		scales, q, err := quantise(t.F32, t.Shape[0])
+		if err != nil {
+			return nil, err
+		}
+		rowLen := len(q) / t.Shape[0]
+		for i, v := range q {
+			out[i] = float32(v) * scales[i/rowLen]
+		}
+	default:
+		return nil, fmt.Errorf("demtfile: no stored values for dtype %q", stored)
+	}
+	return out, nil
 }
 
 // quantised reports whether int8 mode stores t as int8: conv and linear weights,
@@ -226,9 +259,11 @@ func encodeTensor(ch *chunker, t *model.Tensor, stored model.DType) error {
 	return nil
 }
 
-// quantise quantises v, rows rows of equal length, symmetrically per row:
-// scale = maxabs/127, q = round-half-even(v/scale) clamped to [-127, 127]; a row
-// whose scale is 0 (all zeros, or too small for a float32 scale) becomes all zeros.
+// quantise quantises v, rows rows of equal length, symmetrically per row: q =
+// round-half-even(v/scale) clamped to [-127, 127], with the scale of each row chosen
+// among maxabs/127·r, r = 1, 0.98, …, 0.60, to minimise the row's squared error (clipping
+// a few outliers usually lowers it); a row whose scale is 0 (all zeros, or too small for a
+// float32 scale) becomes all zeros.
 func quantise(v []float32, rows int) ([]float32, []int8, error) {
 	scales := make([]float32, rows)
 	q := make([]int8, len(v))
@@ -246,17 +281,35 @@ func quantise(v []float32, rows int) ([]float32, []int8, error) {
 			}
 			maxAbs = max(maxAbs, a)
 		}
-		s := float32(maxAbs / 127)
-		scales[r] = s
-		if s == 0 {
+		best, bestErr := float32(maxAbs/127), math.Inf(1)
+		for i := 0; i <= 20; i++ {
+			s := float32(maxAbs / 127 * (1 - 0.02*float64(i)))
+			if s == 0 {
+				break
+			}
+			var e float64
+			for _, x := range row {
+				d := float64(x) - float64(float32(quantOne(x, s))*s)
+				e += d * d
+			}
+			if e < bestErr {
+				best, bestErr = s, e
+			}
+		}
+		scales[r] = best
+		if best == 0 {
 			continue
 		}
 		out := q[r*rowLen : (r+1)*rowLen]
 		for i, x := range row {
-			out[i] = int8(max(-127, min(127, math.RoundToEven(float64(x)/float64(s)))))
+			out[i] = quantOne(x, best)
 		}
 	}
 	return scales, q, nil
+}
+
+func quantOne(x, s float32) int8 {
+	return int8(max(-127, min(127, math.RoundToEven(float64(x)/float64(s)))))
 }
 
 // chunker cuts the data stream into chunks of size bytes and compresses each.
