@@ -24,6 +24,7 @@ func cmdInfer(e *env, args []string) error {
 	size := fs.String("size", "", "resize the image to `HxW` first (images only)")
 	device := fs.String("device", deviceAuto, "where to run: cpu, gpu or auto")
 	threads := fs.Int("threads", 0, "CPU worker `threads` (0 = all cores)")
+	plain := fs.Bool("plain", false, "run the plain plan, without the rewrites (slower; same results within float rounding)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -88,9 +89,9 @@ func cmdInfer(e *env, args []string) error {
 		mean, std := normalization(m.norm)
 		input = imageio.Normalize(rgb, h, w, mean, std)
 	}
-	p, err := model.Build(m.config, m.weights, h, w)
+	p, err := buildPlan(m, h, w, *plain)
 	if err != nil {
-		return fmt.Errorf("infer %s: plan: %w", inName, err)
+		return fmt.Errorf("infer %s: %w", inName, err)
 	}
 	if devNote != "" {
 		fmt.Fprintln(e.stderr, devNote)

@@ -18,11 +18,13 @@ func cmdInspect(e *env, args []string) error {
 		"Shows what a PyTorch checkpoint or a .demt file holds (the kind is read from the file's\n"+
 			"first bytes): tensor counts, dtypes and the DeMT architecture. A .demt file's metadata\n"+
 			"and index are read without decompressing the weights. With --plan, prints the forward\n"+
-			"pass at --size, one line per op, ending with 'total MACs: N'.")
+			"pass at --size (the optimized plan infer runs; --plain for the unrewritten one), one line\n"+
+			"per op, ending with 'total MACs: N'.")
 	keys := fs.Bool("keys", false, "list every tensor with its shape and dtype")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	plan := fs.Bool("plan", false, "print the plan of the forward pass instead")
 	size := fs.String("size", "512x512", "input size `HxW` of --plan")
+	plain := fs.Bool("plain", false, "with --plan: print the plain plan, before the rewrites")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -39,7 +41,7 @@ func cmdInspect(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := inspectPlan(e, path, h, w); err != nil {
+		if err := inspectPlan(e, path, h, w, *plain); err != nil {
 			return fmt.Errorf("inspect %s: %w", path, err)
 		}
 		return nil
@@ -59,17 +61,32 @@ func cmdInspect(e *env, args []string) error {
 	return nil
 }
 
-func inspectPlan(e *env, path string, h, w int) error {
+func inspectPlan(e *env, path string, h, w int, plain bool) error {
 	m, err := loadModel(e, path)
 	if err != nil {
 		return err
 	}
-	p, err := model.Build(m.config, m.weights, h, w)
+	p, err := buildPlan(m, h, w, plain)
 	if err != nil {
-		return fmt.Errorf("plan: %w", err)
+		return err
 	}
 	p.Print(e.stdout)
 	return nil
+}
+
+// buildPlan builds the plan at h×w and, unless plain, applies the rewrites (model.Optimize).
+func buildPlan(m *loadedModel, h, w int, plain bool) (*model.Plan, error) {
+	p, err := model.Build(m.config, m.weights, h, w)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if plain {
+		return p, nil
+	}
+	if p, err = model.Optimize(p); err != nil {
+		return nil, fmt.Errorf("plan rewrites: %w", err)
+	}
+	return p, nil
 }
 
 // tensorJSON is one tensor of a --keys listing.
