@@ -57,39 +57,50 @@ func randomInput(h, w int) []float32 {
 func BenchmarkForward(b *testing.B) {
 	for _, name := range []string{"hrnet18s-pascal", "swin-t-nyud"} {
 		for _, size := range []int{256, 512} {
-			b.Run(fmt.Sprintf("%s/%dx%d", name, size, size), func(b *testing.B) {
-				cfg, w := benchModel(b, name)
-				plan, err := model.Build(cfg, w, size, size)
-				if err != nil {
-					b.Fatal(err)
-				}
-				ex, err := cpu.New(plan, cpu.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer ex.Close()
-				in := randomInput(size, size)
-				if err := ex.Run(in); err != nil { // warm-up
-					b.Fatal(err)
-				}
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				allocs := ms.Mallocs
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := ex.Run(in); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				runtime.ReadMemStats(&ms)
-				b.ReportMetric(float64(plan.TotalMACs())/1e9, "GMAC/op")
-				b.ReportMetric(float64(plan.TotalMACs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
-				b.ReportMetric(float64(ex.Bytes())/(1<<20), "act-MiB")
-				b.ReportMetric(float64(ms.Mallocs-allocs)/float64(b.N), "mallocs/op")
-			})
+			for _, kind := range []string{"optimized", "plain"} {
+				b.Run(fmt.Sprintf("%s/%dx%d/%s", name, size, size, kind), func(b *testing.B) {
+					benchForward(b, name, size, kind == "optimized")
+				})
+			}
 		}
 	}
+}
+
+func benchForward(b *testing.B, name string, size int, optimize bool) {
+	cfg, w := benchModel(b, name)
+	plan, err := model.Build(cfg, w, size, size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if optimize {
+		if plan, err = model.Optimize(plan); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ex, err := cpu.New(plan, cpu.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ex.Close()
+	in := randomInput(size, size)
+	if err := ex.Run(in); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	allocs := ms.Mallocs
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := ex.Run(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(plan.TotalMACs())/1e9, "GMAC/op")
+	b.ReportMetric(float64(plan.TotalMACs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+	b.ReportMetric(float64(ex.Bytes())/(1<<20), "act-MiB")
+	b.ReportMetric(float64(ms.Mallocs-allocs)/float64(b.N), "mallocs/op")
 }
 
 // TestRunAllocatesNothing: a second run of the same plan allocates no memory.

@@ -225,3 +225,17 @@ func naiveShiftWindowMSA(x []float32, h, w, c, heads, win, s int, qkvW, qkvB, pr
 	}
 	return y
 }
+
+// TestErf32 checks the float32 erf against math.Erf over [−6, 6].
+func TestErf32(t *testing.T) {
+	var worst float64
+	for i := -600000; i <= 600000; i++ {
+		x := float32(i) * 1e-5
+		d := math.Abs(float64(erf32(x)) - math.Erf(float64(x)))
+		worst = math.Max(worst, d)
+	}
+	if worst > 5e-7 {
+		t.Fatalf("max |erf32 − erf| = %.3g", worst)
+	}
+	t.Logf("max |erf32 − erf| = %.3g", worst)
+}
