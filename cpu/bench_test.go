@@ -10,24 +10,20 @@ import (
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/model/torchckpt"
 )
 
-// benchModels are the full-size models of the benchmarks: the HRNet18-S PASCAL fixture
+// benchModel returns one of the full-size models of the benchmarks: the HRNet18-S PASCAL fixture
 // checkpoint (a full official model) and Swin-T NYUD from the official key list with
 // random weights.
 func benchModel(b *testing.B, name string) (*model.Config, *model.Weights) {
 	root := fixture.Root(b)
 	switch name {
 	case "hrnet18s-pascal":
-		w, err := torchckpt.ReadFile(filepath.Join(root, "hrnet18s-pascal", "model.ckpt"))
+		m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if w, err = model.Normalize(w); err != nil {
-			b.Fatal(err)
-		}
-		cfg, err := model.InferConfig(w)
+		cfg, w, err := m.Load()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -109,12 +105,7 @@ func TestRunAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := torchckpt.ReadFile(m.CkptPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ = model.Normalize(w)
-	cfg, err := model.InferConfig(w)
+	cfg, w, err := m.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

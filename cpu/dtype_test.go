@@ -11,7 +11,6 @@ import (
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
-	"github.com/demt-web/demt/model/torchckpt"
 	"github.com/demt-web/demt/npy"
 	"github.com/demt-web/demt/verify"
 )
@@ -33,12 +32,7 @@ func TestStoredDTypes(t *testing.T) {
 		t.Fatalf("no model fixtures: %v", err)
 	}
 	for _, m := range models {
-		w, err := torchckpt.ReadFile(m.CkptPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, _ = model.Normalize(w)
-		cfg, err := model.InferConfig(w)
+		cfg, w, err := m.Load()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/model/torchckpt"
 	"github.com/demt-web/demt/verify"
 )
 
@@ -20,14 +19,7 @@ func TestOfficialFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			w, err := torchckpt.ReadFile(m.CkptPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w, err = model.Normalize(w); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := model.InferConfig(w)
+			cfg, w, err := m.Load()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,12 +63,7 @@ func TestOptimizedPlanFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			w, err := torchckpt.ReadFile(m.CkptPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, _ = model.Normalize(w)
-			cfg, err := model.InferConfig(w)
+			cfg, w, err := m.Load()
 			if err != nil {
 				t.Fatal(err)
 			}

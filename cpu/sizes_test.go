@@ -8,7 +8,6 @@ import (
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/model/torchckpt"
 )
 
 // TestAnyInputSize runs every fixture model at small, odd and non-square sizes (≥ 32×32):
@@ -19,12 +18,7 @@ func TestAnyInputSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range models {
-		w, err := torchckpt.ReadFile(m.CkptPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, _ = model.Normalize(w)
-		cfg, err := model.InferConfig(w)
+		cfg, w, err := m.Load()
 		if err != nil {
 			t.Fatal(err)
 		}

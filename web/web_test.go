@@ -15,9 +15,7 @@ import (
 
 	"github.com/demt-web/demt/imageio"
 	"github.com/demt-web/demt/internal/fixture"
-	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
-	"github.com/demt-web/demt/model/torchckpt"
 	"github.com/demt-web/demt/npy"
 )
 
@@ -40,12 +38,7 @@ func TestWasmCPUMatchesFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := torchckpt.ReadFile(m.CkptPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, _ = model.Normalize(w)
-	cfg, err := model.InferConfig(w)
+	cfg, w, err := m.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
