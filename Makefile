@@ -1,7 +1,7 @@
 # demt-web — build, test and benchmark targets. `make test` is what CI runs.
 GO       ?= go
 BIN      := bin
-FUZZTIME ?= 10s
+FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
 .PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu demo clean
@@ -24,6 +24,7 @@ unit:
 	$(GO) test -timeout 15m ./...
 
 # Short fuzzing runs of the readers of untrusted bytes (seed corpora in testdata/fuzz).
+# Counted runs, not timed ones: Go 1.26 can fail a timed run with "context deadline exceeded".
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzRead -fuzztime $(FUZZTIME) ./model/torchckpt
 	$(GO) test -run XXX -fuzz FuzzRead -fuzztime $(FUZZTIME) ./model/demtfile
