@@ -9,6 +9,7 @@ import (
 
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
 )
 
@@ -23,7 +24,7 @@ func benchModel(b *testing.B, name string) (*model.Config, *model.Weights) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg, w, err := m.Load()
+		cfg, w, err := fixturemodel.Load(m)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +106,7 @@ func TestRunAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, w, err := m.Load()
+	cfg, w, err := fixturemodel.Load(m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/demt-web/demt/calibrate"
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
 	"github.com/demt-web/demt/npy"
@@ -32,7 +33,7 @@ func TestStoredDTypes(t *testing.T) {
 		t.Fatalf("no model fixtures: %v", err)
 	}
 	for _, m := range models {
-		cfg, w, err := m.Load()
+		cfg, w, err := fixturemodel.Load(&m)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/verify"
 )
@@ -19,7 +20,7 @@ func TestOfficialFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			cfg, w, err := m.Load()
+			cfg, w, err := fixturemodel.Load(&m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +64,7 @@ func TestOptimizedPlanFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			cfg, w, err := m.Load()
+			cfg, w, err := fixturemodel.Load(&m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
 )
 
@@ -18,7 +19,7 @@ func TestAnyInputSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range models {
-		cfg, w, err := m.Load()
+		cfg, w, err := fixturemodel.Load(&m)
 		if err != nil {
 			t.Fatal(err)
 		}

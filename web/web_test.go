@@ -15,6 +15,7 @@ import (
 
 	"github.com/demt-web/demt/imageio"
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model/demtfile"
 	"github.com/demt-web/demt/npy"
 )
@@ -38,7 +39,7 @@ func TestWasmCPUMatchesFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, w, err := m.Load()
+	cfg, w, err := fixturemodel.Load(m)
 	if err != nil {
 		t.Fatal(err)
 	}
