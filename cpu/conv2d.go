@@ -11,6 +11,7 @@ type conv2d struct {
 	oh, ow, oc             int
 	kh, kw, stride, pt, pl int
 	groups                 int
+	pointwise              bool        // 1×1, stride 1, no padding: no im2col
 	scratch                [][]float32 // per worker: convBlock patches
 	gemmScratch            []gemmScratch
 	ep                     epilogue
@@ -47,6 +48,15 @@ func (c *conv2d) chunk(worker, lo, hi int) {
 		p0 := blk * convBlock
 		p1 := min(p0+convBlock, c.oh*c.ow)
 		for g := 0; g < c.groups; g++ {
+			var bias []float32
+			if c.bias != nil {
+				bias = c.bias[g*coutg : (g+1)*coutg]
+			}
+			if c.pointwise {
+				// A 1×1, stride-1, unpadded conv reads its input rows in place.
+				c.w[g].gemm(c.x[p0*c.ic+g*cing:], c.ic, bias, c.y[p0*c.oc+g*coutg:], c.oc, p1-p0, &c.gemmScratch[worker])
+				continue
+			}
 			for pix := p0; pix < p1; pix++ {
 				oy, ox := pix/c.ow, pix%c.ow
 				dst := patch[(pix-p0)*kp : (pix-p0+1)*kp]
@@ -63,10 +73,6 @@ func (c *conv2d) chunk(worker, lo, hi int) {
 						copy(d, c.x[src:src+cing])
 					}
 				}
-			}
-			var bias []float32
-			if c.bias != nil {
-				bias = c.bias[g*coutg : (g+1)*coutg]
 			}
 			c.w[g].gemm(patch, kp, bias, c.y[p0*c.oc+g*coutg:], c.oc, p1-p0, &c.gemmScratch[worker])
 		}

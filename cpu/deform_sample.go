@@ -1,7 +1,5 @@
 package cpu
 
-import "math"
-
 // offsetCoords is a prepared OpOffsetCoords: the Offset module's p = p_0 + p_n + p_conv(x),
 // with 1-based absolute row coordinates in channels 0..8 and column coordinates in 9..17.
 type offsetCoords struct {
@@ -57,8 +55,14 @@ func sampleTV(img []float32, h, w, c, ch int, py, px float32) float32 {
 	if py <= -1 || float32(h) <= py || px <= -1 || float32(w) <= px {
 		return 0
 	}
-	y0 := int(math.Floor(float64(py)))
-	x0 := int(math.Floor(float64(px)))
+	// py, px > −1 here: truncation toward zero is floor except on (−1, 0).
+	y0, x0 := int(py), int(px)
+	if py < 0 {
+		y0 = -1
+	}
+	if px < 0 {
+		x0 = -1
+	}
 	y1, x1 := y0+1, x0+1
 	ly := py - float32(y0)
 	lx := px - float32(x0)

@@ -229,7 +229,8 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		}
 		c := &conv2d{x: in(0), y: y, w: wms, bias: ep.bias,
 			ih: s.H, iw: s.W, ic: s.C, oh: out.H, ow: out.W, oc: out.C, kh: op.KH, kw: op.KW,
-			stride: op.Stride, pt: op.PadT, pl: op.PadL, groups: op.Groups, ep: ep}
+			stride: op.Stride, pt: op.PadT, pl: op.PadL, groups: op.Groups, ep: ep,
+			pointwise: op.KH == 1 && op.KW == 1 && op.Stride == 1 && op.PadT == 0 && op.PadL == 0 && s.H == out.H && s.W == out.W}
 		c.ep.bias = nil
 		for i := 0; i < threads; i++ {
 			c.scratch = append(c.scratch, make([]float32, convBlock*kp))

@@ -9,3 +9,13 @@ func kern6x16(a *float32, lda int, b *float32, k int, c *float32)
 
 // haveSIMD reports whether the packed AVX2 kernel can run on this CPU.
 var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// dotAVX returns Σ a[i]·b[i] for n a multiple of 16.
+//
+//go:noescape
+func dotAVX(a, b *float32, n int) float32
+
+// axpyAVX computes y[i] += alpha·x[i] for n a multiple of 16.
+//
+//go:noescape
+func axpyAVX(alpha float32, x, y *float32, n int)

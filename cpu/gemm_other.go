@@ -7,3 +7,7 @@ const haveSIMD = false
 func kern6x16(a *float32, lda int, b *float32, k int, c *float32) {
 	panic("cpu: kern6x16 without SIMD")
 }
+
+func dotAVX(a, b *float32, n int) float32 { panic("cpu: dotAVX without SIMD") }
+
+func axpyAVX(alpha float32, x, y *float32, n int) { panic("cpu: axpyAVX without SIMD") }

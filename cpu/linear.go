@@ -157,6 +157,19 @@ func gemm(x []float32, ldx int, w []float32, k, m int, bias []float32, y []float
 	}
 }
 
+// axpy computes y[i] += alpha·x[i].
+func axpy(alpha float32, x, y []float32) {
+	x = x[:len(y)]
+	i := 0
+	if haveSIMD && len(y) >= 16 {
+		i = len(y) &^ 15
+		axpyAVX(alpha, &x[0], &y[0], i)
+	}
+	for ; i < len(y); i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
 func store4(y []float32, a, b, c, d float32) {
 	y = y[:4]
 	y[0], y[1], y[2], y[3] = a, b, c, d
@@ -164,6 +177,14 @@ func store4(y []float32, a, b, c, d float32) {
 
 func dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	if haveSIMD && len(a) >= 16 {
+		n := len(a) &^ 15
+		s := dotAVX(&a[0], &b[0], n)
+		for i := n; i < len(a); i++ {
+			s += a[i] * b[i]
+		}
+		return s
+	}
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {

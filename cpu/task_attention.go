@@ -42,11 +42,7 @@ func (a *taskAttention) chunk(worker, lo, hi int) {
 			og := out[g*dv : (g+1)*dv]
 			clear(og)
 			for t, l := range logit {
-				wt := l / sum
-				v := a.v[(t*a.hw+p)*a.cv+vo : (t*a.hw+p)*a.cv+vo+dv]
-				for j := range og {
-					og[j] += wt * v[j]
-				}
+				axpy(l/sum, a.v[(t*a.hw+p)*a.cv+vo:(t*a.hw+p)*a.cv+vo+dv], og)
 			}
 		}
 	}

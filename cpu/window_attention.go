@@ -115,11 +115,7 @@ func (wa *windowAttention) chunk(worker, lo, hi int) {
 				o := s.o[a*c+g*d : a*c+(g+1)*d]
 				clear(o)
 				for b, p := range row {
-					wt := p / sum
-					v := s.qkv[b*3*c+2*c+g*d : b*3*c+2*c+(g+1)*d]
-					for j := range o {
-						o[j] += wt * v[j]
-					}
+					axpy(p/sum, s.qkv[b*3*c+2*c+g*d:b*3*c+2*c+(g+1)*d], o)
 				}
 			}
 		}
