@@ -1,0 +1,162 @@
+package gpu
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/model/torchckpt"
+	"github.com/demt-web/demt/verify"
+)
+
+// benchRun times Run + Wait of plan p and reports GMAC/s from the plan's MAC count.
+func benchRun(b *testing.B, d *Device, p *model.Plan, in []float32, macs int64) {
+	e, err := New(d, p, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	run := func() {
+		if err := e.Run(in); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run() // warm-up
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.StopTimer()
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(macs)*float64(b.N)/s/1e9, "GMAC/s")
+	}
+}
+
+// BenchmarkKernel times single ops (shapes sized for lavapipe: tens of MMACs).
+func BenchmarkKernel(b *testing.B) {
+	d := testDevice(b)
+	cases := []opCase{
+		epilogueCase("linear/1024x256x256", model.OpLinear, sh(32, 32, 256), sh(32, 32, 256), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.Bias, o.Act1 = "w", "b", model.ActGELU
+			k["w"], k["b"] = []int{256, 256}, []int{256}
+		}),
+		epilogueCase("conv2d/3x3/32x32x64", model.OpConv2D, sh(32, 32, 64), sh(32, 32, 64), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.KH, o.KW, o.Stride, o.PadT, o.PadL, o.Groups, o.Act2 = "w", 3, 3, 1, 1, 1, 1, model.ActReLU
+			k["w"] = []int{64, 64, 3, 3}
+		}),
+		epilogueCase("layer_norm/4096x256", model.OpLayerNorm, sh(64, 64, 256), sh(64, 64, 256), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.Bias, o.Eps = "w", "b", 1e-5
+			k["w"], k["b"] = []int{256}, []int{256}
+		}),
+		epilogueCase("resize/32x32x256-64x64", model.OpResize, sh(32, 32, 256), sh(64, 64, 256), func(*model.Op, map[string][]int) {}),
+		{name: "window_attention/28x28x96", in: []model.Shape{sh(28, 28, 96)}, out: sh(28, 28, 96),
+			op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
+				Weight: "proj.w", Bias: "proj.b", Table: "table", Heads: 3, Window: 7, ShiftSize: 3},
+			consts: map[string][]int{"qkv.w": {288, 96}, "qkv.b": {288}, "proj.w": {96, 96}, "proj.b": {96}, "table": {169, 3}}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			p, in, _ := c.plan(1)
+			benchRun(b, d, p, in, p.TotalMACs())
+		})
+	}
+}
+
+// keysConfig infers the architecture of a keys/*.json state-dict listing.
+func keysConfig(tb testing.TB, path string) *model.Config {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var kf struct {
+		StateDict map[string]struct {
+			Shape []int  `json:"shape"`
+			DType string `json:"dtype"`
+		} `json:"state_dict"`
+	}
+	if err := json.Unmarshal(raw, &kf); err != nil {
+		tb.Fatal(err)
+	}
+	var ts []*model.Tensor
+	for name, k := range kf.StateDict {
+		t := &model.Tensor{Name: name, Shape: k.Shape}
+		if k.DType == "int64" {
+			t.I64 = make([]int64, model.Numel(k.Shape))
+		} else {
+			t.F32 = make([]float32, model.Numel(k.Shape))
+		}
+		ts = append(ts, t)
+	}
+	w, err := model.NewWeights(ts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := model.InferConfig(w)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// BenchmarkForward times the whole forward: the HRNet fixture at its size, and full-size
+// models with random weights at 64×64 (lavapipe manages ~0.1–1 GMAC/s), and with
+// DEMT_BENCH_LARGE=1 (real GPUs) also at 256×256 and 512×512.
+func BenchmarkForward(b *testing.B) {
+	d := testDevice(b)
+	root := fixture.Root(b)
+	b.Run("hrnet18s-pascal/33x49", func(b *testing.B) {
+		m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := torchckpt.ReadFile(m.CkptPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if w, err = model.Normalize(w); err != nil {
+			b.Fatal(err)
+		}
+		cfg, err := model.InferConfig(w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, h, wd, err := verify.Input(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := model.Build(cfg, w, h, wd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%dx%d: %d ops, %.3g GMAC", h, wd, len(p.Ops), float64(p.TotalMACs())/1e9)
+		benchRun(b, d, p, in, p.TotalMACs())
+	})
+	sizes := []int{64}
+	if os.Getenv("DEMT_BENCH_LARGE") == "1" { // real GPUs only
+		sizes = append(sizes, 256, 512)
+	}
+	for _, name := range []string{"hrnet18_s-pascal", "swin_t-nyud"} {
+		for _, size := range sizes {
+			b.Run(fmt.Sprintf("%s/%dx%d", name, size, size), func(b *testing.B) {
+				cfg := keysConfig(b, filepath.Join(root, "keys", name+".json"))
+				p, err := model.Build(cfg, model.RandomWeights(cfg, 1), size, size)
+				if err != nil {
+					b.Fatal(err)
+				}
+				in := make([]float32, size*size*3)
+				for i := range in {
+					in[i] = float32(i%17-8) * 0.1
+				}
+				b.Logf("%d ops, %.3g GMAC", len(p.Ops), float64(p.TotalMACs())/1e9)
+				benchRun(b, d, p, in, p.TotalMACs())
+			})
+		}
+	}
+}

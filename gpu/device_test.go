@@ -1,0 +1,56 @@
+package gpu
+
+import (
+	"os"
+	"sync"
+	"testing"
+)
+
+var (
+	testDevOnce sync.Once
+	testDev     *Device
+	testDevErr  error
+)
+
+// testDevice opens one device for the package's tests (CPU adapters allowed). Without an
+// adapter the test fails, unless DEMT_NO_GPU=1 is set: GPU tests are never skipped silently.
+func testDevice(t testing.TB) *Device {
+	t.Helper()
+	testDevOnce.Do(func() {
+		testDev, testDevErr = Open(DeviceOptions{AllowCPUAdapter: true})
+	})
+	if testDevErr != nil {
+		if os.Getenv("DEMT_NO_GPU") == "1" {
+			t.Skipf("DEMT_NO_GPU=1 and no usable GPU adapter: %v", testDevErr)
+		}
+		t.Fatalf("no usable GPU adapter (set DEMT_NO_GPU=1 to skip GPU tests): %v", testDevErr)
+	}
+	return testDev
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("XDG_RUNTIME_DIR") == "" {
+		os.Setenv("XDG_RUNTIME_DIR", os.TempDir()) // silences a harmless Mesa warning
+	}
+	code := m.Run()
+	if testDev != nil {
+		testDev.Close()
+	}
+	os.Exit(code)
+}
+
+func TestOpen(t *testing.T) {
+	d := testDevice(t)
+	t.Logf("device: %s", d.Info())
+}
+
+func TestOpenRejectsCPUAdapterForAuto(t *testing.T) {
+	d := testDevice(t)
+	if !isCPUAdapter(d.info) {
+		t.Skipf("%s is a hardware GPU", d.Info())
+	}
+	if d2, err := Open(DeviceOptions{}); err == nil {
+		d2.Close()
+		t.Fatalf("Open accepted CPU adapter %s without AllowCPUAdapter", d.Info())
+	}
+}

@@ -1,0 +1,579 @@
+package gpu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/demt-web/demt/model"
+	"github.com/gogpu/gputypes"
+	"github.com/gogpu/wgpu"
+)
+
+// Epilogue flags shared by linear.wgsl, conv2d.wgsl, affine.wgsl and layer_norm.wgsl.
+const (
+	flagBias     = 1
+	flagScale    = 2
+	flagResidual = 4
+)
+
+func f32bits(v float32) uint32 { return math.Float32bits(v) }
+
+// grid returns a 2-D dispatch covering groups workgroups (the kernels index wy·nx + wx).
+func grid(groups int) (x, y uint32) {
+	if groups <= 0 {
+		return 1, 1
+	}
+	nx := min(groups, maxGroups)
+	return uint32(nx), uint32((groups + nx - 1) / nx)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// prepare adds the dispatches of one op.
+func (e *Executor) prepare(op *model.Op, opt Options) error {
+	p := e.plan
+	out := p.Tensors[op.Output].Shape
+	y := e.bufs[op.Output]
+	in := func(i int) *wgpu.Buffer { return e.bufs[op.Inputs[i]] }
+	ins := func(i int) model.Shape { return p.Tensors[op.Inputs[i]].Shape }
+	switch op.Kind {
+	case model.OpLinear:
+		s := ins(0)
+		return e.linear(in(0), s.H*s.W, s.C, out.C, op.Weight, op, opt.F16Weights, y)
+	case model.OpConv2D:
+		return e.conv2d(op, ins(0), in(0), out, opt.F16Weights, y)
+	case model.OpLayerNorm:
+		w, err := e.constBuf(op.Weight, out.C, "", false)
+		if err != nil {
+			return err
+		}
+		b, err := e.constBuf(op.Bias, out.C, "", false)
+		if err != nil {
+			return err
+		}
+		res, flags := e.d.dummy, uint32(0)
+		if op.Residual != model.NoTensor {
+			res, flags = e.bufs[op.Residual], flagResidual
+		}
+		k, err := e.d.kernel("layer_norm", 4)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(out.H * out.W)
+		return e.add(k, []uint32{uint32(out.H * out.W), uint32(out.C), flags, f32bits(op.Eps)}, gx, gy, 1, in(0), w, b, res, y)
+	case model.OpAffine:
+		sc, err := e.constBuf(op.Scale, out.C, "", false)
+		if err != nil {
+			return err
+		}
+		sh, err := e.constBuf(op.Shift, out.C, "", false)
+		if err != nil {
+			return err
+		}
+		res, flags := e.d.dummy, uint32(0)
+		if op.Residual != model.NoTensor {
+			res, flags = e.bufs[op.Residual], flagResidual
+		}
+		k, err := e.d.kernel("affine", 4)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(out.Numel()), uint32(out.C), flags, uint32(op.Act1), uint32(op.Act2), 0, 0, 0},
+			gx, gy, 1, in(0), sc, sh, res, y)
+	case model.OpAdd:
+		if op.Act2 != model.ActNone && op.Act2 != model.ActReLU {
+			return fmt.Errorf("add supports ReLU only, got %s", op.Act2)
+		}
+		k, err := e.d.kernel("add", 4)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		for i := range op.Inputs {
+			if ins(i) != out {
+				return fmt.Errorf("input %d shape %s, output %s", i, ins(i), out)
+			}
+		}
+		for i := 0; i < len(op.Inputs); i += 4 {
+			xs := [4]*wgpu.Buffer{e.d.dummy, e.d.dummy, e.d.dummy, e.d.dummy}
+			n := min(4, len(op.Inputs)-i)
+			for j := 0; j < n; j++ {
+				xs[j] = in(i + j)
+			}
+			var accumulate, act uint32
+			if i > 0 {
+				accumulate = 1
+			}
+			if i+4 >= len(op.Inputs) {
+				act = uint32(op.Act2)
+			}
+			if err := e.add(k, []uint32{uint32(out.Numel()), uint32(n), accumulate, act}, gx, gy, 1, xs[0], xs[1], xs[2], xs[3], y); err != nil {
+				return err
+			}
+		}
+		return nil
+	case model.OpResize:
+		s := ins(0)
+		taps, err := e.tapsBuf(s.H, s.W, out.H, out.W)
+		if err != nil {
+			return err
+		}
+		k, err := e.d.kernel("resize", 2)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(s.H), uint32(s.W), uint32(s.C), uint32(out.H), uint32(out.W), uint32(out.Numel()), 0, 0},
+			gx, gy, 1, in(0), taps, y)
+	case model.OpConcat:
+		k, err := e.d.kernel("concat", 1)
+		if err != nil {
+			return err
+		}
+		off := 0
+		for i := range op.Inputs {
+			s := ins(i)
+			if s.H != out.H || s.W != out.W {
+				return fmt.Errorf("input %d shape %s, output %s", i, s, out)
+			}
+			gx, gy := grid(ceilDiv(s.Numel(), wgSize))
+			if err := e.add(k, []uint32{uint32(s.Numel()), uint32(s.C), uint32(out.C), uint32(off)}, gx, gy, 1, in(i), y); err != nil {
+				return err
+			}
+			off += s.C
+		}
+		if off != out.C {
+			return fmt.Errorf("inputs have %d channels, output %d", off, out.C)
+		}
+		return nil
+	case model.OpStack:
+		k, err := e.d.kernel("stack", 1)
+		if err != nil {
+			return err
+		}
+		off := 0
+		for i := range op.Inputs {
+			n := ins(i).Numel()
+			gx, gy := grid(ceilDiv(n, wgSize))
+			if err := e.add(k, []uint32{uint32(n), uint32(off), 0, 0}, gx, gy, 1, in(i), y); err != nil {
+				return err
+			}
+			off += n
+		}
+		if off != out.Numel() {
+			return fmt.Errorf("inputs have %d values, output %d", off, out.Numel())
+		}
+		return nil
+	case model.OpPatchMerge:
+		s := ins(0)
+		k, err := e.d.kernel("patch_merge", 1)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(s.H), uint32(s.W), uint32(s.C), uint32(out.W), uint32(out.Numel()), 0, 0, 0}, gx, gy, 1, in(0), y)
+	case model.OpOffsetCoords:
+		if out.C != 18 {
+			return fmt.Errorf("OffsetCoords wants 18 channels, got %d", out.C)
+		}
+		k, err := e.d.kernel("offset_coords", 1)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(out.W), uint32(out.Numel()), 0, 0}, gx, gy, 1, in(0), y)
+	case model.OpDeformSample:
+		if ins(1).C != 2*out.C {
+			return fmt.Errorf("offsets have %d channels, want %d", ins(1).C, 2*out.C)
+		}
+		k, err := e.d.kernel("deform_sample", 2)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(out.H), uint32(out.W), uint32(out.C), uint32(out.Numel())}, gx, gy, 1, in(0), in(1), y)
+	case model.OpTaskAttention:
+		ks := ins(1)
+		if op.Heads <= 0 || out.C%op.Heads != 0 || ks.H%out.H != 0 || ks.H/out.H > 8 {
+			return fmt.Errorf("bad task attention shapes q=%s k=%s heads=%d (at most 8 tasks)", out, ks, op.Heads)
+		}
+		k, err := e.d.kernel("task_attention", 3)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.H*out.W*op.Heads, wgSize))
+		return e.add(k, []uint32{uint32(out.H * out.W), uint32(ks.H / out.H), uint32(out.C), uint32(op.Heads)},
+			gx, gy, 1, in(0), in(1), in(2), y)
+	case model.OpWindowAttention:
+		return e.windowAttention(op, in(0), out, opt.F16Weights, y)
+	}
+	return fmt.Errorf("unsupported op kind %s", op.Kind)
+}
+
+// linear adds a linear.wgsl dispatch: y (n×m) = epilogue(x (n×k)·wᵀ); the epilogue fields
+// come from op (Bias, Scale/Shift, Residual, Act1/2, OutScale).
+func (e *Executor) linear(x *wgpu.Buffer, n, k, m int, weight string, op *model.Op, f16 bool, y *wgpu.Buffer) error {
+	w, err := e.constBuf(weight, m*k, "", f16)
+	if err != nil {
+		return err
+	}
+	ep, err := e.epilogueBufs(op, m)
+	if err != nil {
+		return err
+	}
+	kern, err := e.d.kernel("linear", 6, variant(f16)...)
+	if err != nil {
+		return err
+	}
+	return e.add(kern, []uint32{uint32(n), uint32(k), uint32(m), ep.flags, uint32(op.Act1), uint32(op.Act2), f32bits(op.OutScale), 0},
+		uint32(ceilDiv(m, 64)), uint32(ceilDiv(n, 64)), 1, x, w, ep.bias, ep.scale, ep.shift, ep.residual, y)
+}
+
+// linearDeform adds the DEFORM variant of linear.wgsl: the Linear lin applied to the
+// DeformSample sample without storing the sampled map.
+func (e *Executor) linearDeform(sample, lin *model.Op, f16 bool) error {
+	p := e.plan
+	s := p.Tensors[sample.Inputs[0]].Shape
+	out := p.Tensors[lin.Output].Shape
+	if p.Tensors[sample.Inputs[1]].Shape.C != 2*s.C || p.Tensors[sample.Output].Shape != s {
+		return fmt.Errorf("offsets have %d channels, want %d", p.Tensors[sample.Inputs[1]].Shape.C, 2*s.C)
+	}
+	w, err := e.constBuf(lin.Weight, out.C*s.C, "", f16)
+	if err != nil {
+		return err
+	}
+	ep, err := e.epilogueBufs(lin, out.C)
+	if err != nil {
+		return err
+	}
+	kern, err := e.d.kernel("linear", 7, append(variant(f16), "DEFORM")...)
+	if err != nil {
+		return err
+	}
+	n := s.H * s.W
+	return e.add(kern, []uint32{uint32(n), uint32(s.C), uint32(out.C), ep.flags, uint32(lin.Act1), uint32(lin.Act2), f32bits(lin.OutScale), uint32(s.W)},
+		uint32(ceilDiv(out.C, 64)), uint32(ceilDiv(n, 64)), 1,
+		e.bufs[sample.Inputs[0]], w, ep.bias, ep.scale, ep.shift, ep.residual, e.bufs[sample.Inputs[1]], e.bufs[lin.Output])
+}
+
+func (e *Executor) conv2d(op *model.Op, s model.Shape, x *wgpu.Buffer, out model.Shape, f16 bool, y *wgpu.Buffer) error {
+	if op.Groups <= 0 || s.C%op.Groups != 0 || out.C%op.Groups != 0 {
+		return fmt.Errorf("bad groups %d for %d→%d channels", op.Groups, s.C, out.C)
+	}
+	cing := s.C / op.Groups
+	w, err := e.constBuf(op.Weight, out.C*cing*op.KH*op.KW, fmt.Sprintf("conv %d %d %d %d", out.C, cing, op.KH, op.KW), f16)
+	if err != nil {
+		return err
+	}
+	ep, err := e.epilogueBufs(op, out.C)
+	if err != nil {
+		return err
+	}
+	kern, err := e.d.kernel("conv2d", 6, variant(f16)...)
+	if err != nil {
+		return err
+	}
+	params := []uint32{uint32(s.H), uint32(s.W), uint32(s.C), uint32(out.H), uint32(out.W), uint32(out.C),
+		uint32(op.KH), uint32(op.KW), uint32(op.Stride), uint32(int32(op.PadT)), uint32(int32(op.PadL)), uint32(op.Groups),
+		ep.flags, uint32(op.Act1), uint32(op.Act2), f32bits(op.OutScale)}
+	return e.add(kern, params, uint32(ceilDiv(out.C/op.Groups, 64)), uint32(ceilDiv(out.H*out.W, 64)), uint32(op.Groups),
+		x, w, ep.bias, ep.scale, ep.shift, ep.residual, y)
+}
+
+func (e *Executor) windowAttention(op *model.Op, x *wgpu.Buffer, out model.Shape, f16 bool, y *wgpu.Buffer) error {
+	c, win := out.C, op.Window
+	if op.Heads <= 0 || c%op.Heads != 0 || win <= 0 || c/op.Heads > 64 || op.ShiftSize < 0 || op.ShiftSize >= win {
+		return fmt.Errorf("bad window attention: %d channels, %d heads, window %d, shift %d (head dim ≤ 64)", c, op.Heads, win, op.ShiftSize)
+	}
+	n := out.H * out.W
+	qkv, err := e.scratch(0, uint64(n*3*c)*4)
+	if err != nil {
+		return err
+	}
+	o, err := e.scratch(1, uint64(n*c)*4)
+	if err != nil {
+		return err
+	}
+	qkvOp := &model.Op{Bias: op.QKVBias, Residual: model.NoTensor}
+	if err := e.linear(x, n, c, 3*c, op.QKVWeight, qkvOp, f16, qkv); err != nil {
+		return err
+	}
+	qkvB, err := e.constBuf(op.QKVBias, 3*c, "", false)
+	if err != nil {
+		return err
+	}
+	table, err := e.constBuf(op.Table, (2*win-1)*(2*win-1)*op.Heads, fmt.Sprintf("gather %d %d", op.Heads, win), false)
+	if err != nil {
+		return err
+	}
+	k, err := e.d.kernel("window_attention", 3)
+	if err != nil {
+		return err
+	}
+	hp, wp := ceilDiv(out.H, win)*win, ceilDiv(out.W, win)*win
+	scale := float32(1 / math.Sqrt(float64(c/op.Heads)))
+	gx, gy := grid(ceilDiv(n*op.Heads, wgSize))
+	if err := e.add(k, []uint32{uint32(out.H), uint32(out.W), uint32(c), uint32(op.Heads), uint32(win), uint32(op.ShiftSize),
+		uint32(hp), uint32(wp), f32bits(scale), 0, 0, 0}, gx, gy, 1, qkv, qkvB, table, o); err != nil {
+		return err
+	}
+	projOp := &model.Op{Bias: op.Bias, Residual: model.NoTensor}
+	return e.linear(o, n, c, c, op.Weight, projOp, f16, y)
+}
+
+func variant(f16 bool) []string {
+	if f16 {
+		return []string{"F16"}
+	}
+	return nil
+}
+
+// epilogueBuffers are the optional epilogue bindings (the dummy buffer where absent).
+type epilogueBuffers struct {
+	bias, scale, shift, residual *wgpu.Buffer
+	flags                        uint32
+}
+
+func (e *Executor) epilogueBufs(op *model.Op, cout int) (epilogueBuffers, error) {
+	ep := epilogueBuffers{bias: e.d.dummy, scale: e.d.dummy, shift: e.d.dummy, residual: e.d.dummy}
+	var err error
+	if op.Bias != "" {
+		if ep.bias, err = e.constBuf(op.Bias, cout, "", false); err != nil {
+			return ep, err
+		}
+		ep.flags |= flagBias
+	}
+	if op.Scale != "" || op.Shift != "" {
+		if ep.scale, err = e.constBuf(op.Scale, cout, "", false); err != nil {
+			return ep, err
+		}
+		if ep.shift, err = e.constBuf(op.Shift, cout, "", false); err != nil {
+			return ep, err
+		}
+		ep.flags |= flagScale
+	}
+	if op.Residual != model.NoTensor {
+		ep.residual = e.bufs[op.Residual]
+		ep.flags |= flagResidual
+	}
+	return ep, nil
+}
+
+// scratch returns the executor's i-th scratch buffer, at least size bytes. Ops run one after
+// the other, so ops share scratch buffers; one op uses distinct indices.
+func (e *Executor) scratch(i int, size uint64) (*wgpu.Buffer, error) {
+	key := fmt.Sprintf("#scratch%d", i)
+	if b, ok := e.consts[key]; ok && b.Size() >= size {
+		return b, nil
+	}
+	if b, ok := e.consts[key]; ok {
+		// Grow: dispatches recorded so far keep the old buffer, so keep it alive until Close.
+		e.owned = append(e.owned, b)
+		delete(e.consts, key)
+	}
+	b, err := e.d.createBuffer(fmt.Sprintf("scratch %d", i), poolSize(size), storageUsage)
+	if err != nil {
+		return nil, err
+	}
+	e.consts[key] = b
+	return b, nil
+}
+
+// constBuf uploads constant name (want values) once per layout and dtype. layout "" keeps
+// the plan's layout; "conv O I KH KW" re-lays a convolution weight out to (O, KH, KW, I);
+// "gather H W" expands a relative position bias table to (H, W², W²).
+func (e *Executor) constBuf(name string, want int, layout string, f16 bool) (*wgpu.Buffer, error) {
+	key := name + "|" + layout
+	if f16 {
+		key += "|f16"
+	}
+	if b, ok := e.consts[key]; ok {
+		return b, nil
+	}
+	c, ok := e.plan.Consts[name]
+	if name == "" || !ok {
+		return nil, fmt.Errorf("missing constant %q", name)
+	}
+	if len(c.Data) != want {
+		return nil, fmt.Errorf("constant %s has %d values, want %d", name, len(c.Data), want)
+	}
+	data := c.Data
+	var o, i, kh, kw, heads, win int
+	switch {
+	case layout == "":
+	case scanLayout(layout, "conv %d %d %d %d", &o, &i, &kh, &kw):
+		data = relayoutConv(data, o, i, kh, kw)
+	case scanLayout(layout, "gather %d %d", &heads, &win):
+		data = gatherBias(data, heads, win)
+	default:
+		return nil, fmt.Errorf("unknown layout %q", layout)
+	}
+	var raw []byte
+	if f16 {
+		raw = packF16(data)
+	} else {
+		raw = make([]byte, 4*len(data))
+		for j, v := range data {
+			binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(v))
+		}
+	}
+	b, err := e.d.createBuffer("constant "+name, uint64(len(raw)), gputypes.BufferUsageStorage|gputypes.BufferUsageCopyDst)
+	if err != nil {
+		return nil, err
+	}
+	e.consts[key] = b
+	if err := e.d.dev.Queue().WriteBuffer(b, 0, padTo4(raw)); err != nil {
+		return nil, fmt.Errorf("upload %s: %w", name, err)
+	}
+	return b, nil
+}
+
+func scanLayout(layout, format string, args ...any) bool {
+	n, err := fmt.Sscanf(layout, format, args...)
+	return err == nil && n == len(args)
+}
+
+func padTo4(b []byte) []byte {
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// tapsBuf uploads the bilinear taps of an ih×iw → oh×ow resize: (i0, i1, λ0, λ1) per output
+// row, then per output column.
+func (e *Executor) tapsBuf(ih, iw, oh, ow int) (*wgpu.Buffer, error) {
+	key := fmt.Sprintf("#taps %d %d %d %d", ih, iw, oh, ow)
+	if b, ok := e.consts[key]; ok {
+		return b, nil
+	}
+	raw := tapsBytes(ih, iw, oh, ow)
+	b, err := e.d.createBuffer("resize taps", uint64(len(raw)), gputypes.BufferUsageStorage|gputypes.BufferUsageCopyDst)
+	if err != nil {
+		return nil, err
+	}
+	e.consts[key] = b
+	if err := e.d.dev.Queue().WriteBuffer(b, 0, raw); err != nil {
+		return nil, fmt.Errorf("upload resize taps: %w", err)
+	}
+	return b, nil
+}
+
+func tapsBytes(ih, iw, oh, ow int) []byte {
+	var raw []byte
+	put := func(v float32) { raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v)) }
+	for _, ax := range [][2]int{{ih, oh}, {iw, ow}} {
+		for _, t := range bilinearTaps(ax[0], ax[1]) {
+			put(float32(t.i0))
+			put(float32(t.i1))
+			put(t.l0)
+			put(t.l1)
+		}
+	}
+	return raw
+}
+
+// axisTap is the two source indices and weights of one output index on one axis.
+type axisTap struct {
+	i0, i1 int
+	l0, l1 float32
+}
+
+// bilinearTaps computes PyTorch's source indices for one axis in float32, as cpu/resize.go:
+// scale = in/out, src = max(scale·(d+0.5) − 0.5, 0).
+func bilinearTaps(nIn, nOut int) []axisTap {
+	taps := make([]axisTap, nOut)
+	scale := float32(nIn) / float32(nOut)
+	for d := range taps {
+		src := scale*(float32(d)+0.5) - 0.5
+		if src < 0 {
+			src = 0
+		}
+		i0 := int(src)
+		i1 := i0
+		if i0 < nIn-1 {
+			i1 = i0 + 1
+		}
+		l1 := src - float32(i0)
+		taps[d] = axisTap{i0: i0, i1: i1, l0: 1 - l1, l1: l1}
+	}
+	return taps
+}
+
+// relayoutConv turns a (Cout, Cin/G, KH, KW) weight into (Cout, KH, KW, Cin/G).
+func relayoutConv(w []float32, cout, cin, kh, kw int) []float32 {
+	out := make([]float32, len(w))
+	for o := 0; o < cout; o++ {
+		for ci := 0; ci < cin; ci++ {
+			for y := 0; y < kh; y++ {
+				for x := 0; x < kw; x++ {
+					out[((o*kh+y)*kw+x)*cin+ci] = w[((o*cin+ci)*kh+y)*kw+x]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// gatherBias expands the ((2w−1)², heads) relative position table to (heads, N, N), N = w².
+func gatherBias(table []float32, heads, win int) []float32 {
+	n := win * win
+	out := make([]float32, heads*n*n)
+	for a := 0; a < n; a++ {
+		for b := 0; b < n; b++ {
+			ya, xa, yb, xb := a/win, a%win, b/win, b%win
+			idx := (ya-yb+win-1)*(2*win-1) + (xa - xb + win - 1)
+			for g := 0; g < heads; g++ {
+				out[(g*n+a)*n+b] = table[idx*heads+g]
+			}
+		}
+	}
+	return out
+}
+
+// packF16 rounds values to IEEE half precision (to nearest even) and packs two per u32,
+// element i in the low half of word i/2 when i is even.
+func packF16(data []float32) []byte {
+	raw := make([]byte, 2*len(data)+2*(len(data)%2))
+	for i, v := range data {
+		binary.LittleEndian.PutUint16(raw[2*i:], f16Bits(v))
+	}
+	return raw
+}
+
+// f16Bits converts v to IEEE 754 binary16 bits, rounding to nearest even.
+func f16Bits(v float32) uint16 {
+	b := math.Float32bits(v)
+	sign := uint16(b>>16) & 0x8000
+	exp := int((b >> 23) & 0xff)
+	man := b & 0x7fffff
+	switch {
+	case exp == 0xff: // Inf or NaN
+		if man != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case exp-127 > 15:
+		return sign | 0x7c00
+	case exp-127 >= -14: // normal half
+		h := uint32(exp-127+15)<<10 | man>>13
+		rest := man & 0x1fff
+		if rest > 0x1000 || rest == 0x1000 && h&1 == 1 {
+			h++ // may carry into the exponent, which is still correct (up to Inf)
+		}
+		return sign | uint16(h)
+	case exp-127 >= -25: // subnormal half
+		m := man | 0x800000
+		shift := uint32(-14-(exp-127)) + 13
+		h := m >> shift
+		rest := m & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rest > half || rest == half && h&1 == 1 {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	return sign
+}
