@@ -110,8 +110,10 @@ func (e *Executor) planBuffers(keep []bool) {
 	assign(p.Input)
 	for i, op := range p.Ops {
 		assign(op.Output)
+		freed := map[int]bool{} // an op may read a tensor twice (shared keys and values)
 		for _, id := range append(append([]int{}, op.Inputs...), op.Residual) {
-			if id != model.NoTensor && last[id] == i && !keep[id] && owner[id] != nil {
+			if id != model.NoTensor && last[id] == i && !keep[id] && owner[id] != nil && !freed[id] {
+				freed[id] = true
 				free = append(free, owner[id])
 			}
 		}
