@@ -1,7 +1,6 @@
 package cpu_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/demt-web/demt/cpu"
@@ -89,13 +88,7 @@ func TestOptimizedPlanFixtures(t *testing.T) {
 			if err := ex.Run(in); err != nil {
 				t.Fatal(err)
 			}
-			outs := m
-			outs.Manifest.Arrays = nil
-			for _, a := range m.Manifest.Arrays {
-				if strings.HasPrefix(a.Name, "out_") {
-					outs.Manifest.Arrays = append(outs.Manifest.Arrays, a)
-				}
-			}
+			outs := m.OutputsOnly()
 			res, err := verify.Compare(plan, &outs, func(id int) ([]float32, error) { return ex.Tensor(id), nil })
 			if err != nil {
 				t.Fatal(err)

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/model/torchckpt"
 	"github.com/demt-web/demt/verify"
 )
 
@@ -20,14 +20,7 @@ func TestOfficialFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			w, err := torchckpt.ReadFile(m.CkptPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w, err = model.Normalize(w); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := model.InferConfig(w)
+			cfg, w, err := fixturemodel.Load(&m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,6 +94,25 @@ func TestOfficialFixtures(t *testing.T) {
 				}
 				t.Logf("F16Weights: worst relL2 %.3g (%s), max|diff| %.3g", worst.Diff.RelL2, worst.Name, worst.Diff.MaxAbs)
 			}
+			// The optimized plan (what infer runs) meets the tolerance on every output.
+			opt, err := model.Optimize(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oex, err := New(d, opt, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer oex.Close()
+			if err := oex.Run(in); err != nil {
+				t.Fatal(err)
+			}
+			outs := m.OutputsOnly()
+			ores, err := verify.Compare(opt, &outs, oex.Read)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, ores...)
 			for _, r := range res {
 				if !r.OK {
 					t.Errorf("%-50s max|diff| %.3g (max|ref| %.3g) relL2 %.3g", r.Name, r.Diff.MaxAbs, r.Diff.MaxRef, r.Diff.RelL2)

@@ -195,16 +195,30 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
 		return e.add(k, []uint32{uint32(out.H), uint32(out.W), uint32(out.C), uint32(out.Numel())}, gx, gy, 1, in(0), in(1), y)
 	case model.OpTaskAttention:
-		ks := ins(1)
-		if op.Heads <= 0 || out.C%op.Heads != 0 || ks.H%out.H != 0 || ks.H/out.H > 8 {
-			return fmt.Errorf("bad task attention shapes q=%s k=%s heads=%d (at most 8 tasks)", out, ks, op.Heads)
+		qs, ks, vs := ins(0), ins(1), ins(2)
+		t := 0
+		if op.Heads > 0 && qs.H == out.H && ks.H%out.H == 0 {
+			t = ks.H / out.H
+		}
+		switch {
+		case t == 0 || t > 8 || qs.C%op.Heads != 0 || out.C%op.Heads != 0 || vs.H != ks.H:
+			return fmt.Errorf("bad task attention shapes q=%s k=%s v=%s out=%s heads=%d (at most 8 tasks)", qs, ks, vs, out, op.Heads)
+		case op.SharedKV && (ks.C != qs.C/op.Heads || out.C != op.Heads*vs.C):
+			return fmt.Errorf("shared task attention: k has %d channels, want %d; out %d, want %d", ks.C, qs.C/op.Heads, out.C, op.Heads*vs.C)
+		case !op.SharedKV && (ks.C != qs.C || vs.C != out.C):
+			return fmt.Errorf("task attention: q %d, k %d, v %d, out %d channels", qs.C, ks.C, vs.C, out.C)
 		}
 		k, err := e.d.kernel("task_attention", 3)
 		if err != nil {
 			return err
 		}
+		shared := uint32(0)
+		if op.SharedKV {
+			shared = 1
+		}
 		gx, gy := grid(ceilDiv(out.H*out.W*op.Heads, wgSize))
-		return e.add(k, []uint32{uint32(out.H * out.W), uint32(ks.H / out.H), uint32(out.C), uint32(op.Heads)},
+		return e.add(k, []uint32{uint32(out.H * out.W), uint32(t), uint32(op.Heads), shared,
+			uint32(qs.C), uint32(ks.C), uint32(vs.C), uint32(out.C)},
 			gx, gy, 1, in(0), in(1), in(2), y)
 	case model.OpWindowAttention:
 		return e.windowAttention(op, in(0), out, opt.F16Weights, y)

@@ -124,6 +124,12 @@ func parityCases() []opCase {
 			thenOut: sh(9, 11, 7), consts: map[string][]int{"w": {7, 5}, "b": {7}}},
 		opCase{name: "task_attention", op: model.Op{Kind: model.OpTaskAttention, Inputs: []int{0, 1, 2}, Heads: 2},
 			in: []model.Shape{sh(5, 7, 10), sh(15, 7, 10), sh(15, 7, 10)}, out: sh(5, 7, 10), tol: 1e-4},
+		opCase{name: "task_attention/shared-kv", op: model.Op{Kind: model.OpTaskAttention, Inputs: []int{0, 1, 1}, Heads: 3, SharedKV: true},
+			in: []model.Shape{sh(5, 7, 39), sh(25, 7, 13)}, out: sh(5, 7, 39), tol: 1e-4},
+		epilogueCase("conv2d/1x1-grouped", model.OpConv2D, sh(5, 7, 12), sh(5, 7, 39), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.KH, o.KW, o.Stride, o.Groups = "w", 1, 1, 1, 3
+			k["w"] = []int{39, 4, 1, 1}
+		}),
 	)
 	for _, wa := range []struct {
 		name                   string
