@@ -49,8 +49,7 @@ func cmdInfer(e *env, args []string) error {
 			return err
 		}
 	}
-	dev, devNote, err := resolveDevice(*device)
-	if err != nil {
+	if err := checkDevice(*device); err != nil {
 		return err
 	}
 
@@ -93,15 +92,21 @@ func cmdInfer(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("infer %s: %w", inName, err)
 	}
+	be, devNote, err := openBackend(*device)
+	if err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	defer be.close()
 	if devNote != "" {
 		fmt.Fprintln(e.stderr, devNote)
 	}
 	bar := newProgress(e.stderr, "running")
-	get, err := execute(dev, p, input, execOptions{threads: *threads, progress: bar.ops})
+	get, done, err := be.execute(p, input, execOptions{threads: *threads, progress: bar.ops})
 	bar.finish()
 	if err != nil {
-		return fmt.Errorf("infer %s: %s: %w", inName, dev, err)
+		return fmt.Errorf("infer %s: %s: %w", inName, be.name, err)
 	}
+	defer done()
 
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return fmt.Errorf("infer: output folder: %w", err)

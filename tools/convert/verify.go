@@ -32,8 +32,7 @@ func cmdVerify(e *env, args []string) error {
 	case *threads < 0:
 		return usagef("verify: --threads must be ≥ 0")
 	}
-	dev, devNote, err := resolveDevice(*device)
-	if err != nil {
+	if err := checkDevice(*device); err != nil {
 		return err
 	}
 	fx, err := fixture.LoadModel(*fixtureDir)
@@ -58,15 +57,21 @@ func cmdVerify(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("verify: model %s: plan: %w", *modelPath, err)
 	}
+	be, devNote, err := openBackend(*device)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	defer be.close()
 	if devNote != "" {
 		fmt.Fprintln(e.stderr, devNote)
 	}
 	bar := newProgress(e.stderr, "running")
-	get, err := execute(dev, p, input, execOptions{threads: *threads, keepAll: true, progress: bar.ops})
+	get, done, err := be.execute(p, input, execOptions{threads: *threads, keepAll: true, progress: bar.ops})
 	bar.finish()
 	if err != nil {
-		return fmt.Errorf("verify: %s: %w", dev, err)
+		return fmt.Errorf("verify: %s: %w", be.name, err)
 	}
+	defer done()
 	results, err := verify.Compare(p, fx, get)
 	if err != nil {
 		return fmt.Errorf("verify: fixture %s: %w", *fixtureDir, err)
@@ -84,7 +89,7 @@ func cmdVerify(e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%.3e\t%.3e\t%.3e\t%s\n", r.Name, r.Diff.MaxAbs, r.Diff.MaxRef, r.Diff.RelL2, verdict)
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "%s on %s: %d arrays, %d failed\n", fx.Name, dev, len(results), failed)
+	fmt.Fprintf(e.stdout, "%s on %s: %d arrays, %d failed\n", fx.Name, be.name, len(results), failed)
 	if failed > 0 {
 		return fmt.Errorf("verify: %d of %d arrays of %s out of tolerance", failed, len(results), fx.Name)
 	}
