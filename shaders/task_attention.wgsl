@@ -1,6 +1,6 @@
 // task_attention: model.OpTaskAttention. For pixel p and head g: a = softmax over the T ≤ 8
 // tasks of q_g[p]·k_g[t·hw + p] (q pre-scaled), y_g[p] = Σ_t a_t·v_g[t·hw + p]. Plain: q, k,
-// v and y are split into `heads` slices. Shared (shared = 1): head g's q slice (cq/heads =
+// v and y are split into `heads` slices. Shared (kv_shared = 1): head g's q slice (cq/heads =
 // ck channels) meets all of k and v, and y has heads·cv channels. One invocation per
 // (pixel, head), 2-D grid.
 
@@ -8,7 +8,7 @@ struct Params {
     hw: u32,
     t: u32,
     heads: u32,
-    shared: u32,
+    kv_shared: u32,
     cq: u32,
     ck: u32,
     cv: u32,
@@ -34,7 +34,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let dv = p.cy / p.heads;
     var kg = g * dq;
     var vg = g * dv;
-    if (p.shared != 0u) {
+    if (p.kv_shared != 0u) {
         kg = 0u;
         vg = 0u;
     }
