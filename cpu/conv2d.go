@@ -19,21 +19,6 @@ type conv2d struct {
 
 const convBlock = 24
 
-// relayoutConv turns a (Cout, Cin/G, KH, KW) weight into (Cout, KH, KW, Cin/G).
-func relayoutConv(w []float32, cout, cin, kh, kw int) []float32 {
-	out := make([]float32, len(w))
-	for o := 0; o < cout; o++ {
-		for ci := 0; ci < cin; ci++ {
-			for y := 0; y < kh; y++ {
-				for x := 0; x < kw; x++ {
-					out[((o*kh+y)*kw+x)*cin+ci] = w[((o*cin+ci)*kh+y)*kw+x]
-				}
-			}
-		}
-	}
-	return out
-}
-
 func (c *conv2d) run(p *pool) {
 	blocks := (c.oh*c.ow + convBlock - 1) / convBlock
 	p.run(blocks, 1, c)

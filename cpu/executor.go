@@ -224,7 +224,7 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 			return nil, err
 		}
 		coutg, kp := out.C/op.Groups, cing*op.KH*op.KW
-		rw := relayoutConv(w, out.C, cing, op.KH, op.KW)
+		rw := model.ConvWeightOHWI(w, out.C, cing, op.KH, op.KW)
 		var wms []*weightMatrix
 		for g := 0; g < op.Groups; g++ {
 			wms = append(wms, newWeightMatrix(rw[g*coutg*kp:(g+1)*coutg*kp], coutg, kp))
@@ -272,7 +272,7 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 	case model.OpResize:
 		s := ins(0)
 		return &resize{x: in(0), y: y, ih: s.H, iw: s.W, c: s.C, oh: out.H, ow: out.W,
-			ry: bilinearTaps(s.H, out.H), rx: bilinearTaps(s.W, out.W)}, nil
+			ry: model.ResizeTaps(s.H, out.H), rx: model.ResizeTaps(s.W, out.W)}, nil
 	case model.OpConcat:
 		k := &concat{y: y, n: out.H * out.W, c: out.C}
 		total := 0
@@ -354,7 +354,7 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		wa := &windowAttention{x: in(0), y: y, h: out.H, w: out.W, c: c, win: win, shift: op.ShiftSize, heads: op.Heads,
 			hp: (out.H + win - 1) / win * win, wp: (out.W + win - 1) / win * win,
 			qkvW: newWeightMatrix(qkvW, 3*c, c), qkvB: qkvB, projW: newWeightMatrix(projW, c, c), projB: projB,
-			bias: gatherBias(table, op.Heads, win)}
+			bias: model.WindowBias(table, op.Heads, win)}
 		for i := 0; i < threads; i++ {
 			wa.scratch = append(wa.scratch, newWindowScratch(win*win, c))
 		}

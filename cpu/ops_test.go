@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/demt-web/demt/model"
 )
 
 func near(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-6*math.Max(1, math.Abs(float64(b))) }
@@ -41,31 +43,11 @@ func TestSampleTVBorders(t *testing.T) {
 	}
 }
 
-// TestBilinearTapsOddSizes checks PyTorch's align_corners=False source indices by hand.
-func TestBilinearTapsOddSizes(t *testing.T) {
-	cases := []struct {
-		in, out int
-		want    []axisTap
-	}{
-		// 5→3: scale 5/3; src = 1/3, 2, 11/3.
-		{5, 3, []axisTap{{0, 1, 2.0 / 3, 1.0 / 3}, {2, 3, 1, 0}, {3, 4, 1.0 / 3, 2.0 / 3}}},
-		// 2→5: scale 0.4; src = max(−0.3,0)=0, 0.1, 0.5, 0.9, 1.3 (i0 = n−1 → i1 = i0).
-		{2, 5, []axisTap{{0, 1, 1, 0}, {0, 1, 0.9, 0.1}, {0, 1, 0.5, 0.5}, {0, 1, 0.1, 0.9}, {1, 1, 0.7, 0.3}}},
-		// 3→6 (HRNet's ×2 upsample): src = 0, 0.25, 0.75, 1.25, 1.75, 2.25.
-		{3, 6, []axisTap{{0, 1, 1, 0}, {0, 1, 0.75, 0.25}, {0, 1, 0.25, 0.75}, {1, 2, 0.75, 0.25}, {1, 2, 0.25, 0.75}, {2, 2, 0.75, 0.25}}},
-	}
-	for _, c := range cases {
-		got := bilinearTaps(c.in, c.out)
-		for d, w := range c.want {
-			g := got[d]
-			if g.i0 != w.i0 || g.i1 != w.i1 || !near(g.l0, w.l0) || !near(g.l1, w.l1) {
-				t.Errorf("%d→%d d=%d: %+v, want %+v", c.in, c.out, d, g, w)
-			}
-		}
-	}
+// TestResizeSmall checks a full 2-D resize by hand.
+func TestResizeSmall(t *testing.T) {
 	// A full 2-D resize 2×2 → 3×3 of [[0,1],[2,3]] (src 0, 0.5·… : 2/3·(d+0.5)−0.5 = 0, 0.5, 1.167→i0=1).
 	r := &resize{x: []float32{0, 1, 2, 3}, y: make([]float32, 9), ih: 2, iw: 2, c: 1, oh: 3, ow: 3,
-		ry: bilinearTaps(2, 3), rx: bilinearTaps(2, 3)}
+		ry: model.ResizeTaps(2, 3), rx: model.ResizeTaps(2, 3)}
 	r.chunk(0, 0, 3)
 	want := []float32{0, 0.5, 1, 1, 1.5, 2, 2, 2.5, 3}
 	for i := range want {
@@ -110,7 +92,7 @@ func TestWindowAttentionNaive(t *testing.T) {
 		wa := &windowAttention{x: x, y: make([]float32, len(x)), h: tc.h, w: tc.w, c: c, win: win, shift: tc.shift,
 			heads: tc.heads, hp: (tc.h + win - 1) / win * win, wp: (tc.w + win - 1) / win * win,
 			qkvW: newWeightMatrix(qkvW, 3*c, c), qkvB: qkvB, projW: newWeightMatrix(projW, c, c), projB: projB,
-			bias:    gatherBias(table, tc.heads, win),
+			bias:    model.WindowBias(table, tc.heads, win),
 			scratch: []windowScratch{newWindowScratch(win*win, c)}}
 		p := newPool(1)
 		wa.run(p)

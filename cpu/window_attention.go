@@ -31,22 +31,6 @@ func newWindowScratch(n, c int) windowScratch {
 		gemm: newGemmScratch(c)}
 }
 
-// gatherBias expands the ((2w−1)², heads) table to (heads, N, N).
-func gatherBias(table []float32, heads, win int) []float32 {
-	n := win * win
-	out := make([]float32, heads*n*n)
-	for a := 0; a < n; a++ {
-		for b := 0; b < n; b++ {
-			ya, xa, yb, xb := a/win, a%win, b/win, b%win
-			idx := (ya-yb+win-1)*(2*win-1) + (xa - xb + win - 1)
-			for g := 0; g < heads; g++ {
-				out[(g*n+a)*n+b] = table[idx*heads+g]
-			}
-		}
-	}
-	return out
-}
-
 func (wa *windowAttention) run(p *pool) {
 	nw := (wa.hp / wa.win) * (wa.wp / wa.win)
 	p.run(nw, 1, wa)

@@ -418,9 +418,9 @@ func (e *Executor) constBuf(name string, want int, layout string, f16 bool) (*wg
 	switch {
 	case layout == "":
 	case scanLayout(layout, "conv %d %d %d %d", &o, &i, &kh, &kw):
-		data = relayoutConv(data, o, i, kh, kw)
+		data = model.ConvWeightOHWI(data, o, i, kh, kw)
 	case scanLayout(layout, "gather %d %d", &heads, &win):
-		data = gatherBias(data, heads, win)
+		data = model.WindowBias(data, heads, win)
 	default:
 		return nil, fmt.Errorf("unknown layout %q", layout)
 	}
@@ -479,72 +479,14 @@ func tapsBytes(ih, iw, oh, ow int) []byte {
 	var raw []byte
 	put := func(v float32) { raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v)) }
 	for _, ax := range [][2]int{{ih, oh}, {iw, ow}} {
-		for _, t := range bilinearTaps(ax[0], ax[1]) {
-			put(float32(t.i0))
-			put(float32(t.i1))
-			put(t.l0)
-			put(t.l1)
+		for _, t := range model.ResizeTaps(ax[0], ax[1]) {
+			put(float32(t.I0))
+			put(float32(t.I1))
+			put(t.L0)
+			put(t.L1)
 		}
 	}
 	return raw
-}
-
-// axisTap is the two source indices and weights of one output index on one axis.
-type axisTap struct {
-	i0, i1 int
-	l0, l1 float32
-}
-
-// bilinearTaps computes PyTorch's source indices for one axis in float32, as cpu/resize.go:
-// scale = in/out, src = max(scale·(d+0.5) − 0.5, 0).
-func bilinearTaps(nIn, nOut int) []axisTap {
-	taps := make([]axisTap, nOut)
-	scale := float32(nIn) / float32(nOut)
-	for d := range taps {
-		src := scale*(float32(d)+0.5) - 0.5
-		if src < 0 {
-			src = 0
-		}
-		i0 := int(src)
-		i1 := i0
-		if i0 < nIn-1 {
-			i1 = i0 + 1
-		}
-		l1 := src - float32(i0)
-		taps[d] = axisTap{i0: i0, i1: i1, l0: 1 - l1, l1: l1}
-	}
-	return taps
-}
-
-// relayoutConv turns a (Cout, Cin/G, KH, KW) weight into (Cout, KH, KW, Cin/G).
-func relayoutConv(w []float32, cout, cin, kh, kw int) []float32 {
-	out := make([]float32, len(w))
-	for o := 0; o < cout; o++ {
-		for ci := 0; ci < cin; ci++ {
-			for y := 0; y < kh; y++ {
-				for x := 0; x < kw; x++ {
-					out[((o*kh+y)*kw+x)*cin+ci] = w[((o*cin+ci)*kh+y)*kw+x]
-				}
-			}
-		}
-	}
-	return out
-}
-
-// gatherBias expands the ((2w−1)², heads) relative position table to (heads, N, N), N = w².
-func gatherBias(table []float32, heads, win int) []float32 {
-	n := win * win
-	out := make([]float32, heads*n*n)
-	for a := 0; a < n; a++ {
-		for b := 0; b < n; b++ {
-			ya, xa, yb, xb := a/win, a%win, b/win, b%win
-			idx := (ya-yb+win-1)*(2*win-1) + (xa - xb + win - 1)
-			for g := 0; g < heads; g++ {
-				out[(g*n+a)*n+b] = table[idx*heads+g]
-			}
-		}
-	}
-	return out
 }
 
 // packF16 rounds values to IEEE half precision (to nearest even) and packs two per u32,

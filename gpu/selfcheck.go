@@ -52,14 +52,14 @@ func selfCheck(d *Device) error {
 			lin[t*m+j] = 0.5 * s * (1 + math.Erf(s/math.Sqrt2))
 		}
 	}
-	ty, tx := bilinearTaps(h, oh), bilinearTaps(w, ow)
+	ty, tx := model.ResizeTaps(h, oh), model.ResizeTaps(w, ow)
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
 			a, b := ty[oy], tx[ox]
 			for j := 0; j < m; j++ {
 				at := func(y, x int) float64 { return lin[(y*w+x)*m+j] }
-				want := float64(a.l0)*(float64(b.l0)*at(a.i0, b.i0)+float64(b.l1)*at(a.i0, b.i1)) +
-					float64(a.l1)*(float64(b.l0)*at(a.i1, b.i0)+float64(b.l1)*at(a.i1, b.i1))
+				want := float64(a.L0)*(float64(b.L0)*at(a.I0, b.I0)+float64(b.L1)*at(a.I0, b.I1)) +
+					float64(a.L1)*(float64(b.L0)*at(a.I1, b.I0)+float64(b.L1)*at(a.I1, b.I1))
 				if g := float64(got[(oy*ow+ox)*m+j]); math.Abs(g-want) > 1e-4 || math.IsNaN(g) {
 					return fmt.Errorf("pixel (%d,%d) channel %d: got %g, want %g", oy, ox, j, g, want)
 				}
