@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-//go:embed *.wgsl
+//go:embed *.wgsl *.wgsli
 var files embed.FS
 
 // Names lists the kernels (file names without ".wgsl"), sorted.
@@ -54,7 +54,8 @@ func Variants(name string) ([][]string, error) {
 
 // Source returns the WGSL of kernel name with the variant given by defines: a block
 // "//#if NAME" … ["//#else" …] "//#endif" keeps its first part when NAME is defined and its
-// else part otherwise (blocks do not nest).
+// else part otherwise (blocks do not nest), and a line "//#include NAME" is replaced by the
+// text of NAME.wgsli (code several kernels share; includes do not nest).
 func Source(name string, defines ...string) (string, error) {
 	b, err := files.ReadFile(name + ".wgsl")
 	if err != nil {
@@ -87,6 +88,14 @@ func Source(name string, defines ...string) (string, error) {
 				return "", fmt.Errorf("shader %s line %d: //#endif without //#if", name, i+1)
 			}
 			state, keep = none, true
+			continue
+		case strings.HasPrefix(t, "//#include ") && keep:
+			inc := strings.TrimSpace(t[len("//#include "):])
+			b, err := files.ReadFile(inc + ".wgsli")
+			if err != nil {
+				return "", fmt.Errorf("shader %s line %d: include: %w", name, i+1, err)
+			}
+			out.Write(b)
 			continue
 		}
 		if keep {
