@@ -1,15 +1,14 @@
 package gpu
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/model/torchckpt"
 	"github.com/demt-web/demt/verify"
 )
 
@@ -69,94 +68,66 @@ func BenchmarkKernel(b *testing.B) {
 	}
 }
 
-// keysConfig infers the architecture of a keys/*.json state-dict listing.
-func keysConfig(tb testing.TB, path string) *model.Config {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var kf struct {
-		StateDict map[string]struct {
-			Shape []int  `json:"shape"`
-			DType string `json:"dtype"`
-		} `json:"state_dict"`
-	}
-	if err := json.Unmarshal(raw, &kf); err != nil {
-		tb.Fatal(err)
-	}
-	var ts []*model.Tensor
-	for name, k := range kf.StateDict {
-		t := &model.Tensor{Name: name, Shape: k.Shape}
-		if k.DType == "int64" {
-			t.I64 = make([]int64, model.Numel(k.Shape))
-		} else {
-			t.F32 = make([]float32, model.Numel(k.Shape))
-		}
-		ts = append(ts, t)
-	}
-	w, err := model.NewWeights(ts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := model.InferConfig(w)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cfg
-}
-
-// BenchmarkForward times the whole forward: the HRNet fixture at its size, and full-size
-// models with random weights at 64×64 (lavapipe manages ~0.1–1 GMAC/s), and with
-// DEMT_BENCH_LARGE=1 (real GPUs) also at 256×256 and 512×512.
+// BenchmarkForward times the whole forward, plain and optimized plans: the HRNet fixture at
+// its size, and full-size models with random weights at 64×64 (lavapipe manages ~0.1–1
+// GMAC/s), and with DEMT_BENCH_LARGE=1 (real GPUs) also at 256×256 and 512×512.
 func BenchmarkForward(b *testing.B) {
 	d := testDevice(b)
 	root := fixture.Root(b)
-	b.Run("hrnet18s-pascal/33x49", func(b *testing.B) {
-		m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
-		if err != nil {
-			b.Fatal(err)
+	run := func(b *testing.B, p *model.Plan, in []float32, optimize bool) {
+		if optimize {
+			var err error
+			if p, err = model.Optimize(p); err != nil {
+				b.Fatal(err)
+			}
 		}
-		w, err := torchckpt.ReadFile(m.CkptPath)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if w, err = model.Normalize(w); err != nil {
-			b.Fatal(err)
-		}
-		cfg, err := model.InferConfig(w)
-		if err != nil {
-			b.Fatal(err)
-		}
-		in, h, wd, err := verify.Input(m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, err := model.Build(cfg, w, h, wd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("%dx%d: %d ops, %.3g GMAC", h, wd, len(p.Ops), float64(p.TotalMACs())/1e9)
+		b.Logf("%d ops, %.3g GMAC", len(p.Ops), float64(p.TotalMACs())/1e9)
 		benchRun(b, d, p, in, p.TotalMACs())
-	})
+	}
+	for _, kind := range []string{"optimized", "plain"} {
+		b.Run("hrnet18s-pascal/33x49/"+kind, func(b *testing.B) {
+			m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg, w, err := fixturemodel.Load(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in, h, wd, err := verify.Input(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := model.Build(cfg, w, h, wd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			run(b, p, in, kind == "optimized")
+		})
+	}
 	sizes := []int{64}
 	if os.Getenv("DEMT_BENCH_LARGE") == "1" { // real GPUs only
 		sizes = append(sizes, 256, 512)
 	}
 	for _, name := range []string{"hrnet18_s-pascal", "swin_t-nyud"} {
 		for _, size := range sizes {
-			b.Run(fmt.Sprintf("%s/%dx%d", name, size, size), func(b *testing.B) {
-				cfg := keysConfig(b, filepath.Join(root, "keys", name+".json"))
-				p, err := model.Build(cfg, model.RandomWeights(cfg, 1), size, size)
-				if err != nil {
-					b.Fatal(err)
-				}
-				in := make([]float32, size*size*3)
-				for i := range in {
-					in[i] = float32(i%17-8) * 0.1
-				}
-				b.Logf("%d ops, %.3g GMAC", len(p.Ops), float64(p.TotalMACs())/1e9)
-				benchRun(b, d, p, in, p.TotalMACs())
-			})
+			for _, kind := range []string{"optimized", "plain"} {
+				b.Run(fmt.Sprintf("%s/%dx%d/%s", name, size, size, kind), func(b *testing.B) {
+					cfg, w, err := fixture.RandomModel(filepath.Join(root, "keys", name+".json"), 1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					p, err := model.Build(cfg, w, size, size)
+					if err != nil {
+						b.Fatal(err)
+					}
+					in := make([]float32, size*size*3)
+					for i := range in {
+						in[i] = float32(i%17-8) * 0.1
+					}
+					run(b, p, in, kind == "optimized")
+				})
+			}
 		}
 	}
 }
