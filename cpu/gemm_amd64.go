@@ -19,3 +19,8 @@ func dotAVX(a, b *float32, n int) float32
 //
 //go:noescape
 func axpyAVX(alpha float32, x, y *float32, n int)
+
+// geluAVX applies GELU in place to n (a multiple of 8) values; c is geluConsts.
+//
+//go:noescape
+func geluAVX(x *float32, n int, c *[16][8]float32)

@@ -129,3 +129,44 @@ axpyloop:
 axpydone:
 	VZEROUPPER
 	RET
+
+// func geluAVX(x *float32, n int, c *[16][8]float32)
+// x[i] = GELU(x[i]) in place for n a multiple of 8, with erf32's rational approximation;
+// c holds the broadcast constants (geluConsts).
+TEXT ·geluAVX(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+16(FP), R8
+	SHRQ $3, CX
+	JZ geludone
+
+geluloop:
+	VMOVUPS (SI), Y0
+	VMULPS (R8), Y0, Y1
+	VMAXPS 32(R8), Y1, Y1
+	VMINPS 64(R8), Y1, Y1
+	VMULPS Y1, Y1, Y2
+	VMOVUPS 96(R8), Y3
+	VFMADD213PS 128(R8), Y2, Y3
+	VFMADD213PS 160(R8), Y2, Y3
+	VFMADD213PS 192(R8), Y2, Y3
+	VFMADD213PS 224(R8), Y2, Y3
+	VFMADD213PS 256(R8), Y2, Y3
+	VFMADD213PS 288(R8), Y2, Y3
+	VMULPS Y1, Y3, Y3
+	VMOVUPS 320(R8), Y4
+	VFMADD213PS 352(R8), Y2, Y4
+	VFMADD213PS 384(R8), Y2, Y4
+	VFMADD213PS 416(R8), Y2, Y4
+	VFMADD213PS 448(R8), Y2, Y4
+	VDIVPS Y4, Y3, Y3
+	VMULPS 480(R8), Y0, Y5
+	VFMADD213PS Y5, Y5, Y3
+	VMOVUPS Y3, (SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ geluloop
+
+geludone:
+	VZEROUPPER
+	RET

@@ -11,3 +11,5 @@ func kern6x16(a *float32, lda int, b *float32, k int, c *float32) {
 func dotAVX(a, b *float32, n int) float32 { panic("cpu: dotAVX without SIMD") }
 
 func axpyAVX(alpha float32, x, y *float32, n int) { panic("cpu: axpyAVX without SIMD") }
+
+func geluAVX(x *float32, n int, c *[16][8]float32) { panic("cpu: geluAVX without SIMD") }

@@ -221,3 +221,24 @@ func TestErf32(t *testing.T) {
 	}
 	t.Logf("max |erf32 − erf| = %.3g", worst)
 }
+
+// TestGELUSIMD checks the vectorised GELU against the scalar one (and math.Erf's GELU).
+func TestGELUSIMD(t *testing.T) {
+	v := make([]float32, 0, 20011)
+	for i := -10000; i <= 10010; i++ {
+		v = append(v, float32(i)*7e-4)
+	}
+	want := append([]float32(nil), v...)
+	for i, x := range want {
+		want[i] = gelu(x)
+	}
+	activate(v, model.ActGELU)
+	for i, got := range v {
+		x := float64(i-10000) * 7e-4
+		exact := 0.5 * x * (1 + math.Erf(x/math.Sqrt2))
+		if math.Abs(float64(got-want[i])) > 1e-6*math.Max(1, math.Abs(float64(want[i]))) ||
+			math.Abs(float64(got)-exact) > 2e-6*math.Max(1, math.Abs(exact)) {
+			t.Fatalf("gelu(%v) = %v, scalar %v, exact %v", x, got, want[i], exact)
+		}
+	}
+}
