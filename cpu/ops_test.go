@@ -242,3 +242,32 @@ func TestGELUSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestDeformSampleFastPath checks the kernel's all-corners-inside shortcut against sampleTV
+// on offsets that put samples inside, across and outside every border.
+func TestDeformSampleFastPath(t *testing.T) {
+	const h, w, c = 5, 7, 3
+	r := rand.New(rand.NewPCG(5, 6))
+	x := make([]float32, h*w*c)
+	off := make([]float32, h*w*2*c)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for i := range off {
+		off[i] = float32(r.NormFloat64() * 4)
+	}
+	off[0], off[1] = 0, 0 // an integer sample at the corner
+	d := &deformSample{x: x, off: off, y: make([]float32, h*w*c), h: h, w: w, c: c}
+	d.chunk(0, 0, h)
+	for y := 0; y < h; y++ {
+		for xx := 0; xx < w; xx++ {
+			for ch := 0; ch < c; ch++ {
+				o := off[(y*w+xx)*2*c:]
+				want := sampleTV(x, h, w, c, ch, float32(y)+o[2*ch], float32(xx)+o[2*ch+1])
+				if got := d.y[(y*w+xx)*c+ch]; got != want {
+					t.Fatalf("(%d,%d,%d): %v, sampleTV %v", y, xx, ch, got, want)
+				}
+			}
+		}
+	}
+}
