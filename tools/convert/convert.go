@@ -91,6 +91,9 @@ func convert(e *env, in, out, dtype string, calib bool) error {
 		meta.Notes = fmt.Sprintf("calibration: %d of %d modules kept one step more precise than %s (%.1f%% of their parameters); "+
 			"estimated output error %.2g, measured %.2g (relative L2 on the built-in 64x64 calibration image)",
 			rep.PreciseModules, len(rep.Modules), dtype, 100*float64(rep.PreciseParams)/float64(max(1, rep.Params)), rep.Estimated, rep.Measured)
+		if len(rep.Modules) == 0 {
+			meta.Notes = "calibration: every weight is exactly representable in " + dtype + "; nothing to keep more precise"
+		}
 		fmt.Fprintln(e.stderr, meta.Notes)
 	}
 	fmt.Fprintf(e.stderr, "writing %s (%s)\n", out, dtype)
