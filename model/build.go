@@ -113,8 +113,11 @@ func (b *builder) bn(prefix string) (scale, shift string) {
 	return scale, shift
 }
 
+// op appends o; kinds without a residual get Residual = NoTensor (the others set it).
 func (b *builder) op(o Op) int {
-	if o.Residual == 0 && o.Kind != OpLayerNorm && o.Kind != OpAffine && o.Kind != OpLinear && o.Kind != OpConv2D {
+	switch o.Kind {
+	case OpLinear, OpConv2D, OpLayerNorm, OpAffine:
+	default:
 		o.Residual = NoTensor
 	}
 	b.p.Ops = append(b.p.Ops, o)
