@@ -8,6 +8,7 @@ import (
 
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/internal/fixturemodel"
+	"github.com/demt-web/demt/internal/optest"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/verify"
 )
@@ -41,28 +42,28 @@ func benchRun(b *testing.B, d *Device, p *model.Plan, in []float32, macs int64) 
 // BenchmarkKernel times single ops (shapes sized for lavapipe: tens of MMACs).
 func BenchmarkKernel(b *testing.B) {
 	d := testDevice(b)
-	cases := []opCase{
-		epilogueCase("linear/1024x256x256", model.OpLinear, sh(32, 32, 256), sh(32, 32, 256), func(o *model.Op, k map[string][]int) {
+	cases := []optest.Case{
+		optest.EpilogueCase("linear/1024x256x256", model.OpLinear, optest.Sh(32, 32, 256), optest.Sh(32, 32, 256), func(o *model.Op, k map[string][]int) {
 			o.Weight, o.Bias, o.Act1 = "w", "b", model.ActGELU
 			k["w"], k["b"] = []int{256, 256}, []int{256}
 		}),
-		epilogueCase("conv2d/3x3/32x32x64", model.OpConv2D, sh(32, 32, 64), sh(32, 32, 64), func(o *model.Op, k map[string][]int) {
+		optest.EpilogueCase("conv2d/3x3/32x32x64", model.OpConv2D, optest.Sh(32, 32, 64), optest.Sh(32, 32, 64), func(o *model.Op, k map[string][]int) {
 			o.Weight, o.KH, o.KW, o.Stride, o.PadT, o.PadL, o.Groups, o.Act2 = "w", 3, 3, 1, 1, 1, 1, model.ActReLU
 			k["w"] = []int{64, 64, 3, 3}
 		}),
-		epilogueCase("layer_norm/4096x256", model.OpLayerNorm, sh(64, 64, 256), sh(64, 64, 256), func(o *model.Op, k map[string][]int) {
+		optest.EpilogueCase("layer_norm/4096x256", model.OpLayerNorm, optest.Sh(64, 64, 256), optest.Sh(64, 64, 256), func(o *model.Op, k map[string][]int) {
 			o.Weight, o.Bias, o.Eps = "w", "b", 1e-5
 			k["w"], k["b"] = []int{256}, []int{256}
 		}),
-		epilogueCase("resize/32x32x256-64x64", model.OpResize, sh(32, 32, 256), sh(64, 64, 256), func(*model.Op, map[string][]int) {}),
-		{name: "window_attention/28x28x96", in: []model.Shape{sh(28, 28, 96)}, out: sh(28, 28, 96),
-			op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
+		optest.EpilogueCase("resize/32x32x256-64x64", model.OpResize, optest.Sh(32, 32, 256), optest.Sh(64, 64, 256), func(*model.Op, map[string][]int) {}),
+		{Name: "window_attention/28x28x96", In: []model.Shape{optest.Sh(28, 28, 96)}, Out: optest.Sh(28, 28, 96),
+			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
 				Weight: "proj.w", Bias: "proj.b", Table: "table", Heads: 3, Window: 7, ShiftSize: 3},
-			consts: map[string][]int{"qkv.w": {288, 96}, "qkv.b": {288}, "proj.w": {96, 96}, "proj.b": {96}, "table": {169, 3}}},
+			Consts: map[string][]int{"qkv.w": {288, 96}, "qkv.b": {288}, "proj.w": {96, 96}, "proj.b": {96}, "table": {169, 3}}},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			p, in, _ := c.plan(1)
+		b.Run(c.Name, func(b *testing.B) {
+			p, in, _ := c.Plan(1)
 			benchRun(b, d, p, in, p.TotalMACs())
 		})
 	}

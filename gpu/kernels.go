@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/npy"
 	"github.com/gogpu/gputypes"
 	"github.com/gogpu/wgpu"
 )
@@ -494,42 +495,7 @@ func tapsBytes(ih, iw, oh, ow int) []byte {
 func packF16(data []float32) []byte {
 	raw := make([]byte, 2*len(data)+2*(len(data)%2))
 	for i, v := range data {
-		binary.LittleEndian.PutUint16(raw[2*i:], f16Bits(v))
+		binary.LittleEndian.PutUint16(raw[2*i:], npy.FloatToHalf(v))
 	}
 	return raw
-}
-
-// f16Bits converts v to IEEE 754 binary16 bits, rounding to nearest even.
-func f16Bits(v float32) uint16 {
-	b := math.Float32bits(v)
-	sign := uint16(b>>16) & 0x8000
-	exp := int((b >> 23) & 0xff)
-	man := b & 0x7fffff
-	switch {
-	case exp == 0xff: // Inf or NaN
-		if man != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	case exp-127 > 15:
-		return sign | 0x7c00
-	case exp-127 >= -14: // normal half
-		h := uint32(exp-127+15)<<10 | man>>13
-		rest := man & 0x1fff
-		if rest > 0x1000 || rest == 0x1000 && h&1 == 1 {
-			h++ // may carry into the exponent, which is still correct (up to Inf)
-		}
-		return sign | uint16(h)
-	case exp-127 >= -25: // subnormal half
-		m := man | 0x800000
-		shift := uint32(-14-(exp-127)) + 13
-		h := m >> shift
-		rest := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rest > half || rest == half && h&1 == 1 {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	return sign
 }

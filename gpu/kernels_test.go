@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/demt-web/demt/imageio"
+	"github.com/demt-web/demt/internal/optest"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/shaders"
 	"github.com/gogpu/gputypes"
@@ -135,8 +136,8 @@ func runRaw(t *testing.T, d *Device, k *pipeline, xs []float32) []float32 {
 // that a new executor of the same plan takes its activation buffers from the pool.
 func TestRunAgainAllocatesNothing(t *testing.T) {
 	d := testDevice(t)
-	c := parityCases()[3] // conv2d with BN and ReLU
-	p, in, id := c.plan(1)
+	c := optest.Cases()[3] // conv2d with BN and ReLU
+	p, in, id := c.Plan(1)
 	e, err := New(d, p, Options{Keep: []int{id}})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func TestRunAgainAllocatesNothing(t *testing.T) {
 func TestTooLargeTensor(t *testing.T) {
 	d := testDevice(t)
 	side := int(math.Sqrt(float64(d.limits.MaxStorageBufferBindingSize/4))) + 2
-	p := &model.Plan{InH: side, InW: side, Tensors: []model.TensorInfo{{Name: "huge_input", Shape: sh(side, side, 1)}}}
+	p := &model.Plan{InH: side, InW: side, Tensors: []model.TensorInfo{{Name: "huge_input", Shape: optest.Sh(side, side, 1)}}}
 	_, err := New(d, p, Options{})
 	if err == nil || !strings.Contains(err.Error(), "huge_input") {
 		t.Fatalf("want an error naming the tensor, got %v", err)
@@ -197,7 +198,7 @@ func TestDisplay(t *testing.T) {
 		c    int
 	}{{"semseg", 21}, {"human_parts", 7}, {"depth", 1}, {"normals", 3}, {"edge", 1}, {"sal", 2}, {"other", 1}}
 	const h, w = 9, 11
-	p := &model.Plan{InH: h, InW: w, Consts: map[string]*model.Const{}, Tensors: []model.TensorInfo{{Name: "input", Shape: sh(h, w, 3)}}}
+	p := &model.Plan{InH: h, InW: w, Consts: map[string]*model.Const{}, Tensors: []model.TensorInfo{{Name: "input", Shape: optest.Sh(h, w, 3)}}}
 	for i, task := range tasks {
 		wn := task.name + ".w"
 		data := make([]float32, 3*task.c)
@@ -205,7 +206,7 @@ func TestDisplay(t *testing.T) {
 			data[j] = float32((j*7+i*3)%11-5) * 0.3
 		}
 		p.Consts[wn] = &model.Const{Name: wn, Shape: []int{task.c, 3}, Data: data}
-		p.Tensors = append(p.Tensors, model.TensorInfo{Name: "out_" + task.name, Shape: sh(h, w, task.c)})
+		p.Tensors = append(p.Tensors, model.TensorInfo{Name: "out_" + task.name, Shape: optest.Sh(h, w, task.c)})
 		id := len(p.Tensors) - 1
 		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: task.name, Inputs: []int{0}, Output: id, Weight: wn, Residual: model.NoTensor})
 		p.Outputs = append(p.Outputs, model.Output{Task: task.name, Tensor: id})
@@ -272,24 +273,12 @@ func TestDisplay(t *testing.T) {
 	}
 }
 
-func TestF16Bits(t *testing.T) {
-	for _, v := range []float32{0, 1, -2, 0.1, 65504, 1e-5, 6e-8, 3.14159, -0.33333} {
-		got := f16ToF32(f16Bits(v))
-		if e := math.Abs(float64(got - v)); e > math.Abs(float64(v))/2048+3e-8 {
-			t.Errorf("f16(%g) = %g", v, got)
-		}
-	}
-	if f16Bits(1) != 0x3c00 || f16Bits(-2) != 0xc000 || f16Bits(1e6) != 0x7c00 {
-		t.Error("f16 bit patterns")
-	}
-}
-
 // TestRunGoAllocations reports the Go heap allocations of one Run (our code allocates
 // nothing per op; gogpu's command recording does allocate).
 func TestRunGoAllocations(t *testing.T) {
 	d := testDevice(t)
-	c := parityCases()[3]
-	p, in, id := c.plan(1)
+	c := optest.Cases()[3]
+	p, in, id := c.Plan(1)
 	e, err := New(d, p, Options{Keep: []int{id}})
 	if err != nil {
 		t.Fatal(err)
