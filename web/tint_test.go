@@ -30,6 +30,32 @@ func chromiumPath(t *testing.T) string {
 	return p
 }
 
+// newBrowser starts headless Chromium with WebGPU (SwiftShader) and returns its context; stop
+// ends it and removes its profile.
+func newBrowser(t *testing.T, timeout time.Duration) (ctx context.Context, stop func()) {
+	chromium := chromiumPath(t)
+	profile, err := os.MkdirTemp("", "demt-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium), chromedp.UserDataDir(profile), chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.NoSandbox, chromedp.Flag("headless", "new"),
+		chromedp.Flag("enable-unsafe-webgpu", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	cctx, cancelCtx := chromedp.NewContext(actx)
+	return cctx, func() {
+		cancelCtx()
+		cancelAlloc()
+		cancel()
+		os.RemoveAll(profile) // best effort: Chromium's helpers may still be exiting
+	}
+}
+
+// awaitPromise makes chromedp.Evaluate wait for a returned promise.
+func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
+
 // tintPage compiles every shader of /shaders.json with the page's WebGPU device (Tint) and
 // creates its compute pipeline inside a validation error scope; window.__result resolves to
 // {adapter, results: [{name, errors}]}.
@@ -70,7 +96,6 @@ type shaderSource struct {
 // path uses, accepts WGSL that browsers reject (notes/platform.md §1.2). A deliberately
 // invalid shader checks that the harness sees errors.
 func TestShadersCompileInChromium(t *testing.T) {
-	chromium := chromiumPath(t)
 	var list []shaderSource
 	for _, name := range shaders.Names() {
 		variants, err := shaders.Variants(name)
@@ -97,16 +122,8 @@ func TestShadersCompileInChromium(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()), chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.NoSandbox, chromedp.Flag("headless", "new"),
-		chromedp.Flag("enable-unsafe-webgpu", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	defer cancelAlloc()
-	cctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
+	cctx, stop := newBrowser(t, 3*time.Minute)
+	defer stop()
 	var res struct {
 		Error   string `json:"error"`
 		Adapter string `json:"adapter"`
@@ -116,9 +133,7 @@ func TestShadersCompileInChromium(t *testing.T) {
 		} `json:"results"`
 	}
 	err = chromedp.Run(cctx, chromedp.Navigate(srv.URL),
-		chromedp.Evaluate("window.__result", &res, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
-			return p.WithAwaitPromise(true)
-		}))
+		chromedp.Evaluate("window.__result", &res, awaitPromise))
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
