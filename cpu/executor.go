@@ -1,4 +1,5 @@
-// Package cpu is the reference executor of a model.Plan: pure Go, float32, all cores.
+// Package cpu is the reference executor of a model.Plan: float32 on all cores, in Go, with
+// AVX2/FMA assembly for the inner loops (gemm, dot, axpy, GELU) where the CPU has them.
 // It is the oracle every other executor and every plan rewrite is tested against, and it
 // is tested against the official fixtures. Buffers are planned once per plan (tensors
 // whose lifetimes do not overlap share memory) and every op is prepared once, so running
