@@ -44,13 +44,20 @@ func TestOpen(t *testing.T) {
 	t.Logf("device: %s", d.Info())
 }
 
-func TestOpenRejectsCPUAdapterForAuto(t *testing.T) {
+// TestOpenAutoOnlyHardware: without AllowCPUAdapter (--device auto), Open refuses a
+// CPU-type adapter (lavapipe, SwiftShader) and accepts a hardware GPU.
+func TestOpenAutoOnlyHardware(t *testing.T) {
 	d := testDevice(t)
-	if !isCPUAdapter(d.info) {
-		t.Skipf("%s is a hardware GPU", d.Info())
+	d2, err := Open(DeviceOptions{})
+	if isCPUAdapter(d.info) {
+		if err == nil {
+			d2.Close()
+			t.Fatalf("Open accepted CPU adapter %s without AllowCPUAdapter", d.Info())
+		}
+		return
 	}
-	if d2, err := Open(DeviceOptions{}); err == nil {
-		d2.Close()
-		t.Fatalf("Open accepted CPU adapter %s without AllowCPUAdapter", d.Info())
+	if err != nil {
+		t.Fatalf("Open refused hardware GPU %s: %v", d.Info(), err)
 	}
+	d2.Close()
 }
