@@ -3,6 +3,7 @@ package gpu
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/demt-web/demt/colormap"
 	"math"
 
 	"github.com/demt-web/demt/model"
@@ -44,20 +45,11 @@ func displayMode(task string, channels int) int {
 	return modeMinMax
 }
 
-// palette returns the 256-colour PASCAL VOC colormap packed as RGBA8 (R in the low byte),
-// the same colours as imageio.Palette (a test checks).
+// palette returns colormap.Palette packed as RGBA8 (R in the low byte).
 func palette() []uint32 {
 	pal := make([]uint32, 256)
-	for i := range pal {
-		var r, g, b uint32
-		c := i
-		for j := 0; j < 8; j++ {
-			r |= uint32(c&1) << (7 - j)
-			g |= uint32(c>>1&1) << (7 - j)
-			b |= uint32(c>>2&1) << (7 - j)
-			c >>= 3
-		}
-		pal[i] = r | g<<8 | b<<16 | 255<<24
+	for i, c := range colormap.Palette() {
+		pal[i] = uint32(c[0]) | uint32(c[1])<<8 | uint32(c[2])<<16 | 255<<24
 	}
 	return pal
 }
@@ -151,31 +143,6 @@ func (e *Executor) ReadRGBA(task string) ([]uint8, error) {
 	return out, nil
 }
 
-// imageTapsBytes are preprocess.wgsl's taps of an ih×iw → oh×ow image resize: per output
-// row, then per output column, (i0, i1, 1 − f, f) computed in float64 as imageio.ResizeRGB does.
-func imageTapsBytes(ih, iw, oh, ow int) []byte {
-	var raw []byte
-	put := func(v float32) { raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v)) }
-	for _, ax := range [][2]int{{ih, oh}, {iw, ow}} {
-		in, out := ax[0], ax[1]
-		scale := float64(in) / float64(out)
-		for o := 0; o < out; o++ {
-			s := max((float64(o)+0.5)*scale-0.5, 0)
-			i0 := min(int(s), in-1)
-			i1 := min(i0+1, in-1)
-			f := s - float64(i0)
-			if i0 == i1 {
-				f = 0
-			}
-			put(float32(i0))
-			put(float32(i1))
-			put(float32(1 - f))
-			put(float32(f))
-		}
-	}
-	return raw
-}
-
 // preprocessJob is the prepared preprocess dispatch for one source image size.
 type preprocessJob struct {
 	sw, sh    int
@@ -222,7 +189,7 @@ func (e *Executor) preparePreprocess(sw, sh int, mean, std [3]float32) error {
 		return err
 	}
 	e.pre = j
-	raw := imageTapsBytes(sh, sw, in.H, in.W)
+	raw := tapsBytes(sh, sw, in.H, in.W)
 	taps, err := e.d.createBuffer("image taps", uint64(len(raw)), gputypes.BufferUsageStorage|gputypes.BufferUsageCopyDst)
 	if err != nil {
 		return err

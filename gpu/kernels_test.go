@@ -3,6 +3,7 @@ package gpu
 import (
 	"context"
 	"encoding/binary"
+	"github.com/demt-web/demt/colormap"
 	"math"
 	"strings"
 	"testing"
@@ -187,7 +188,7 @@ func TestTooLargeTensor(t *testing.T) {
 // imageio.Normalize.
 func TestDisplay(t *testing.T) {
 	d := testDevice(t)
-	want := imageio.Palette()
+	want := colormap.Palette()
 	for i, c := range palette() {
 		if c != uint32(want[i][0])|uint32(want[i][1])<<8|uint32(want[i][2])<<16|255<<24 {
 			t.Fatalf("palette colour %d differs from imageio.Palette", i)

@@ -3,6 +3,7 @@ package imageio
 import (
 	"bufio"
 	"fmt"
+	"github.com/demt-web/demt/colormap"
 	"image"
 	"image/png"
 	"math"
@@ -71,7 +72,7 @@ func Colorize(task string, channels int, hwc []float32, h, w int) []uint8 {
 	}
 	switch renderingOf(task, c) {
 	case renderPalette:
-		pal := Palette()
+		pal := colormap.Palette()
 		for p := 0; p < n; p++ {
 			k := argmax(hwc[p*c : p*c+c])
 			col := pal[k%len(pal)]
@@ -88,7 +89,7 @@ func Colorize(task string, channels int, hwc []float32, h, w int) []uint8 {
 			if hi > lo {
 				t = float64((max(hwc[p*c], 0) - lo) / (hi - lo))
 			}
-			r, g, b := Turbo(t)
+			r, g, b := colormap.Turbo(t)
 			set(p, r, g, b)
 		}
 	case renderNormals:
@@ -157,38 +158,6 @@ func truncByte(v float64) uint8 {
 	return uint8(v)
 }
 
-// Palette returns the 256-colour PASCAL VOC colormap: the bits of the class index are
-// spread over the high bits of R, G and B (class 0 black, 1 (128,0,0), 2 (0,128,0), ...).
-func Palette() [256][3]uint8 {
-	var pal [256][3]uint8
-	for i := range pal {
-		var r, g, b uint8
-		c := i
-		for j := 0; j < 8; j++ {
-			r |= uint8(c&1) << (7 - j)
-			g |= uint8(c>>1&1) << (7 - j)
-			b |= uint8(c>>2&1) << (7 - j)
-			c >>= 3
-		}
-		pal[i] = [3]uint8{r, g, b}
-	}
-	return pal
-}
-
-// Turbo maps t in [0, 1] (clamped) to the turbo colormap (Mikhailov, Google 2019) by
-// Ruofei Du's polynomial approximation, rounded to 8 bits.
-func Turbo(t float64) (r, g, b uint8) {
-	t = math.Min(1, math.Max(0, t))
-	poly := func(k0, k1, k2, k3, k4, k5 float64) uint8 {
-		v := k0 + t*(k1+t*(k2+t*(k3+t*(k4+t*k5))))
-		return uint8(math.Round(math.Min(1, math.Max(0, v)) * 255))
-	}
-	r = poly(0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943)
-	g = poly(0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604)
-	b = poly(0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973)
-	return r, g, b
-}
-
 // Legend returns the colour key of a task Colorize renders with the palette: one line
 // "index<TAB>name<TAB>#rrggbb" per class name. It is empty for tasks rendered otherwise
 // (depth, normals, edge, sal) and when there are no class names.
@@ -196,7 +165,7 @@ func Legend(task string, classNames []string) string {
 	if len(classNames) == 0 || renderingOf(task, len(classNames)) != renderPalette {
 		return ""
 	}
-	pal := Palette()
+	pal := colormap.Palette()
 	var sb strings.Builder
 	for i, name := range classNames {
 		c := pal[i%len(pal)]

@@ -5,6 +5,7 @@ package imageio
 
 import (
 	"fmt"
+	"github.com/demt-web/demt/model"
 	"image"
 	"image/color"
 	_ "image/jpeg" // registers JPEG with image.Decode
@@ -117,47 +118,19 @@ func Normalize(rgb []uint8, h, w int, mean, std [3]float32) []float32 {
 // aliases fine detail.
 func ResizeRGB(rgb []uint8, h, w, nh, nw int) []uint8 {
 	out := make([]uint8, nh*nw*3)
-	ys := taps(h, nh)
-	xs := taps(w, nw)
+	ys := model.ResizeTaps(h, nh)
+	xs := model.ResizeTaps(w, nw)
 	for oy, ty := range ys {
-		r0 := rgb[ty.i0*w*3:]
-		r1 := rgb[ty.i1*w*3:]
+		r0 := rgb[ty.I0*w*3:]
+		r1 := rgb[ty.I1*w*3:]
 		for ox, tx := range xs {
 			for c := 0; c < 3; c++ {
-				top := float64(r0[tx.i0*3+c])*(1-tx.f) + float64(r0[tx.i1*3+c])*tx.f
-				bot := float64(r1[tx.i0*3+c])*(1-tx.f) + float64(r1[tx.i1*3+c])*tx.f
-				v := top*(1-ty.f) + bot*ty.f
+				top := float64(r0[tx.I0*3+c])*float64(tx.L0) + float64(r0[tx.I1*3+c])*float64(tx.L1)
+				bot := float64(r1[tx.I0*3+c])*float64(tx.L0) + float64(r1[tx.I1*3+c])*float64(tx.L1)
+				v := top*float64(ty.L0) + bot*float64(ty.L1)
 				out[(oy*nw+ox)*3+c] = uint8(math.Min(255, math.Max(0, math.Round(v))))
 			}
 		}
 	}
 	return out
-}
-
-// tap is one output coordinate of a bilinear resize: the two source indices and the
-// weight of the second.
-type tap struct {
-	i0, i1 int
-	f      float64
-}
-
-func taps(in, out int) []tap {
-	t := make([]tap, out)
-	scale := float64(in) / float64(out)
-	for o := range t {
-		s := (float64(o)+0.5)*scale - 0.5
-		if s < 0 {
-			s = 0
-		}
-		i0 := int(s)
-		if i0 > in-1 {
-			i0 = in - 1
-		}
-		i1 := min(i0+1, in-1)
-		t[o] = tap{i0: i0, i1: i1, f: s - float64(i0)}
-		if i0 == i1 {
-			t[o].f = 0
-		}
-	}
-	return t
 }

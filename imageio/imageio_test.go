@@ -2,6 +2,7 @@ package imageio
 
 import (
 	"bytes"
+	"github.com/demt-web/demt/colormap"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -255,7 +256,7 @@ func TestColorize(t *testing.T) {
 }
 
 func TestPalette(t *testing.T) {
-	pal := Palette()
+	pal := colormap.Palette()
 	want := map[int][3]uint8{
 		0: {0, 0, 0}, 1: {128, 0, 0}, 2: {0, 128, 0}, 3: {128, 128, 0}, 4: {0, 0, 128},
 		7: {128, 128, 128}, 8: {64, 0, 0}, 15: {192, 128, 128}, 20: {0, 64, 128}, 255: {224, 224, 192},
