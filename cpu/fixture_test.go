@@ -19,15 +19,7 @@ func TestOfficialFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			cfg, w, err := fixturemodel.Load(&m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, h, wd, err := verify.Input(&m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := model.Build(cfg, w, h, wd)
+			plan, in, err := fixturemodel.Plan(&m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,15 +55,7 @@ func TestOptimizedPlanFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			cfg, w, err := fixturemodel.Load(&m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, h, wd, err := verify.Input(&m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain, err := model.Build(cfg, w, h, wd)
+			plain, in, err := fixturemodel.Plan(&m)
 			if err != nil {
 				t.Fatal(err)
 			}

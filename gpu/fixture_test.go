@@ -20,15 +20,7 @@ func TestOfficialFixtures(t *testing.T) {
 	}
 	for _, m := range models {
 		t.Run(m.Name, func(t *testing.T) {
-			cfg, w, err := fixturemodel.Load(&m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, h, wd, err := verify.Input(&m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := model.Build(cfg, w, h, wd)
+			plan, in, err := fixturemodel.Plan(&m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/torchckpt"
+	"github.com/demt-web/demt/verify"
 )
 
 // Load reads the fixture's checkpoint and returns its inferred architecture and normalised
@@ -25,4 +26,22 @@ func Load(m *fixture.Model) (*model.Config, *model.Weights, error) {
 		return nil, nil, fmt.Errorf("%s: %w", m.CkptPath, err)
 	}
 	return cfg, w, nil
+}
+
+// Plan loads the fixture and returns the plain plan at its input's size and that input
+// (normalised, channels-last).
+func Plan(m *fixture.Model) (*model.Plan, []float32, error) {
+	cfg, w, err := Load(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, h, wd, err := verify.Input(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := model.Build(cfg, w, h, wd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, in, nil
 }
