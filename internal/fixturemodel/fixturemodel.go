@@ -18,7 +18,7 @@ func Load(m *fixture.Model) (*model.Config, *model.Weights, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if w, err = model.Normalize(w); err != nil {
+	if w, err = model.NormalizeKeys(w); err != nil {
 		return nil, nil, err
 	}
 	cfg, err := model.InferConfig(w)

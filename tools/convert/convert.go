@@ -60,7 +60,7 @@ func convert(e *env, in, out, dtype string, calib bool) error {
 	if err != nil {
 		return err
 	}
-	w, err := model.Normalize(raw)
+	w, err := model.NormalizeKeys(raw)
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,7 @@ func inspectTorch(e *env, path string, keys, asJSON bool) error {
 	}
 	// An architecture that cannot be inferred is reported, then returned as the error.
 	var inferErr error
-	w, err := model.Normalize(raw)
+	w, err := model.NormalizeKeys(raw)
 	if err == nil {
 		r.Config, err = model.InferConfig(w)
 	}

@@ -83,7 +83,7 @@ func loadModel(e *env, path string) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := model.Normalize(raw)
+	w, err := model.NormalizeKeys(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// Normalize returns the state dict a DeMT model uses: a leading "module." or "model." is
+// NormalizeKeys returns the state dict a DeMT model uses: a leading "module." or "model." is
 // stripped from every key, and "metrics_dict." / "criterion." entries are dropped.
-func Normalize(w *Weights) (*Weights, error) {
+func NormalizeKeys(w *Weights) (*Weights, error) {
 	var out []*Tensor
 	for _, t := range w.Tensors {
 		name := t.Name
