@@ -5,7 +5,9 @@
 // `make bench-peers` runs. The peer side is ../shared/peers (its README: the ONNX model, the
 // input and the runner script); the project side is `demt-convert bench --json` on a model
 // of the same architecture built from the official key list with random weights (timing
-// does not depend on the values). Without node or onnxruntime-node it says so and exits 0.
+// does not depend on the values). Each round also shows the load average: the ratio only
+// means something for rounds run with nothing else heavy on the machine. Without node or
+// onnxruntime-node it says so and exits 0.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/model/demtfile"
@@ -115,8 +118,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		ratio := ort.Median / proj.Median
 		ratios, gmacs = append(ratios, ratio), append(gmacs, proj.GMACs)
-		fmt.Fprintf(stdout, "round %d: ORT %.3f s (peak RSS %.0f MiB)   project %.3f s (%.1f GMAC/s, peak RSS %.0f MiB)   ORT/project %.2f\n",
-			r, ort.Median, ort.PeakRSSInference, proj.Median, proj.GMACs, float64(proj.PeakBytes)/(1<<20), ratio)
+		fmt.Fprintf(stdout, "round %d: ORT %.3f s (peak RSS %.0f MiB)   project %.3f s (%.1f GMAC/s, peak RSS %.0f MiB)   ORT/project %.2f   load %s\n",
+			r, ort.Median, ort.PeakRSSInference, proj.Median, proj.GMACs, float64(proj.PeakBytes)/(1<<20), ratio, loadAverage())
 	}
 	fmt.Fprintf(stdout, "CPU: %s; peer: %s on the full official graph; project: %s plan, %.2f GMAC\n",
 		proj.CPU, ort.Runtime, proj.Plan, float64(proj.MACs)/1e9)
@@ -184,6 +187,16 @@ func ensureModel(path, keys string, stderr io.Writer) error {
 		return fmt.Errorf("the project's model: %w", err)
 	}
 	return nil
+}
+
+// loadAverage returns the 1-minute load average (from /proc/loadavg), so that rounds run
+// while other work shared the CPUs can be told apart; "?" where it cannot be read.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // median returns the median of xs (the mean of the middle two for an even count).
