@@ -61,10 +61,17 @@ func WriteFile(path string, w *model.Weights, protect ...string) error {
 	if err := Write(bw, ArchiveName(path), w); err != nil {
 		return err
 	}
-	for _, step := range []func() error{bw.Flush, func() error { return tmp.Chmod(0o644) }, tmp.Sync, tmp.Close} {
-		if err := step(); err != nil {
-			return fmt.Errorf("torchckpt: write %s: %w", path, err)
-		}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("torchckpt: write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("torchckpt: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("torchckpt: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("torchckpt: write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("torchckpt: %w", err)
