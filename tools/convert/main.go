@@ -47,6 +47,8 @@ func commands() []command {
 		{"convert", "convert a PyTorch checkpoint to a .demt file", cmdConvert},
 		{"infer", "run the model on an image or a normalised .npy array", cmdInfer},
 		{"verify", "compare a model's forward pass with an official fixture", cmdVerify},
+		{"export", "write a model's weights as a PyTorch state dict (.pth)", cmdExport},
+		{"bench", "time the forward pass: median/min/max seconds, GMAC/s, peak memory", cmdBench},
 	}
 }
 
