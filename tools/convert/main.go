@@ -47,6 +47,7 @@ func commands() []command {
 		{"convert", "convert a PyTorch checkpoint to a .demt file", cmdConvert},
 		{"infer", "run the model on an image or a normalised .npy array", cmdInfer},
 		{"verify", "compare a model's forward pass with an official fixture", cmdVerify},
+		{"synth", "render synthetic indoor scenes with exact labels for every task", cmdSynth},
 	}
 }
 

@@ -176,10 +176,14 @@ func (b *builder) camera(height, width int) {
 	r, s := b.r, b.s
 	c := &s.cam
 	c.pos = vec3{r.uniform(-s.w/2+0.4, s.w/2-0.4), r.uniform(1.0, 1.8), r.uniform(0.25, 0.9)}
-	yaw := r.uniform(-35, 35) * math.Pi / 180
-	pitch := r.uniform(-30, -3) * math.Pi / 180
+	// Look at a point in the far half of the room, so most views show the room rather
+	// than a nearby wall.
+	target := vec3{r.uniform(-s.w/2+0.3, s.w/2-0.3), r.uniform(0.2, 1.3), r.uniform(s.d*0.5, s.d)}
+	c.f = target.sub(c.pos).norm()
+	if c.f.y > -0.05 {
+		c.f = vec3{c.f.x, -0.05, c.f.z}.norm()
+	}
 	roll := r.uniform(-3, 3) * math.Pi / 180
-	c.f = vec3{math.Sin(yaw) * math.Cos(pitch), math.Sin(pitch), math.Cos(yaw) * math.Cos(pitch)}
 	right := c.f.cross(vec3{0, 1, 0}).norm()
 	up := right.cross(c.f)
 	cr, sr := math.Cos(roll), math.Sin(roll)
