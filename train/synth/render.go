@@ -21,10 +21,11 @@ type Sample struct {
 	InstanceClass []uint8
 	HasPerson     bool // some person pixel is visible
 	partName      []uint8
+	cam           camera
 }
 
 // NormalsConvention describes the frame of Sample.Normals (dataset.json "normals_convention").
-const NormalsConvention = "camera frame, right-handed: +x right in the image, +y up in the image, +z out of the screen towards the camera; unit vectors; visible surfaces have z > 0"
+const NormalsConvention = "camera frame, right-handed: +x right in the image, +y up in the image, +z out of the screen towards the camera (the optical axis points along -z); unit vectors facing the camera (n · viewing ray < 0)"
 
 // Options are the rendering settings of a dataset.
 type Options struct {
@@ -172,7 +173,7 @@ func (s *scene) render(h, w int, r *rng) *Sample {
 		RGB: make([]uint8, 3*n), Semseg: make([]uint8, n), HumanParts: make([]uint8, n),
 		Sal: make([]uint8, n), Edge: make([]uint8, n), Depth: make([]float32, n),
 		Normals: make([]float32, 3*n), Instance: make([]uint16, n), partName: make([]uint8, n),
-		InstanceClass: s.instClass,
+		InstanceClass: s.instClass, cam: s.cam,
 	}
 	c := &s.cam
 	for i := 0; i < h; i++ {
@@ -187,7 +188,7 @@ func (s *scene) render(h, w int, r *rng) *Sample {
 			var ld vec3
 			for k := range s.objects {
 				o := &s.objects[k]
-				if j < o.rect[0] || j > o.rect[2] || i < o.rect[1] || i > o.rect[3] {
+				if !s.noCull && (j < o.rect[0] || j > o.rect[2] || i < o.rect[1] || i > o.rect[3]) {
 					continue
 				}
 				od := o.dirToLocal(d)

@@ -90,6 +90,7 @@ type scene struct {
 	noise     float64
 	salient   [NumClasses]bool
 	instClass []uint8 // class of every instance id (0 unused)
+	noCull    bool    // test every object at every pixel (tests: culling must not change the image)
 }
 
 // footprint is a placed object's disc on the floor, for overlap tests.
