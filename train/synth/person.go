@@ -11,7 +11,12 @@ func (b *builder) people() {
 	n := 1 + r.intn(3)
 	for i := 0; i < n; i++ {
 		o, rad := b.person()
-		pos, yaw, ok := b.placeFloor(rad, rad, false)
+		// Mostly at a distance that shows the whole figure, sometimes close.
+		gap := r.uniform(1.2, 2.5)
+		if r.chance(0.2) {
+			gap = 0.45
+		}
+		pos, yaw, ok := b.placeFloor(rad, rad, false, gap)
 		if !ok {
 			continue
 		}

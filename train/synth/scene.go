@@ -179,7 +179,7 @@ func (b *builder) camera(height, width int) {
 	c.pos = vec3{r.uniform(-s.w/2+0.4, s.w/2-0.4), r.uniform(1.0, 1.8), r.uniform(0.25, 0.9)}
 	// Look at a point in the far half of the room, so most views show the room rather
 	// than a nearby wall.
-	target := vec3{r.uniform(-s.w/2+0.3, s.w/2-0.3), r.uniform(0.2, 1.3), r.uniform(s.d*0.5, s.d)}
+	target := vec3{r.uniform(-s.w/2+0.3, s.w/2-0.3), r.uniform(0.3, 1.5), r.uniform(s.d*0.5, s.d)}
 	c.f = target.sub(c.pos).norm()
 	if c.f.y > -0.05 {
 		c.f = vec3{c.f.x, -0.05, c.f.z}.norm()
@@ -363,7 +363,7 @@ var furnitureKinds = []struct {
 
 func (b *builder) furniture() {
 	r := b.r
-	n := 2 + r.intn(6)
+	n := 3 + r.intn(7)
 	var total float64
 	for _, k := range furnitureKinds {
 		total += k.weight
@@ -401,7 +401,7 @@ func (b *builder) furniture() {
 			o, hx, hz = b.plant()
 		}
 		againstWall := class == ClassCabinet || class == ClassShelves || class == ClassBed || class == ClassSofa
-		pos, yaw, ok := b.placeFloor(hx, hz, againstWall && r.chance(0.75))
+		pos, yaw, ok := b.placeFloor(hx, hz, againstWall && r.chance(0.75), 0.45)
 		if !ok {
 			continue
 		}
@@ -422,7 +422,7 @@ func (b *builder) furniture() {
 
 // placeFloor finds a free spot for a footprint of half sizes hx × hz: against a wall
 // (facing into the room) or anywhere with a random yaw.
-func (b *builder) placeFloor(hx, hz float64, againstWall bool) (vec3, float64, bool) {
+func (b *builder) placeFloor(hx, hz float64, againstWall bool, camGap float64) (vec3, float64, bool) {
 	r, s := b.r, b.s
 	rad := math.Max(hx, hz)
 	for try := 0; try < 12; try++ {
@@ -442,7 +442,7 @@ func (b *builder) placeFloor(hx, hz float64, againstWall bool) (vec3, float64, b
 			pos = vec3{r.uniform(-s.w/2+rad, s.w/2-rad), 0, r.uniform(rad+0.3, s.d-rad)}
 			yaw = r.uniform(-math.Pi, math.Pi)
 		}
-		if b.free(pos, rad*0.85) {
+		if b.free(pos, rad*0.85, camGap) {
 			b.feet = append(b.feet, footprint{pos.x, pos.z, rad * 0.85})
 			return pos, yaw, true
 		}
@@ -450,13 +450,11 @@ func (b *builder) placeFloor(hx, hz float64, againstWall bool) (vec3, float64, b
 	return vec3{}, 0, false
 }
 
-// free reports whether a disc at pos overlaps no placed footprint and keeps clear of the camera.
-func (b *builder) free(pos vec3, rad float64) bool {
+// free reports whether a disc at pos overlaps no placed footprint and keeps camGap clear
+// of the camera.
+func (b *builder) free(pos vec3, rad, camGap float64) bool {
 	c := b.s.cam.pos
-	if math.Hypot(pos.x-c.x, pos.z-c.z) < rad+0.45 {
-		return false
-	}
-	if pos.x-rad < -b.s.w/2-0.01 || pos.x+rad > b.s.w/2+0.01 || pos.z-rad < -0.01 || pos.z+rad > b.s.d+0.01 {
+	if math.Hypot(pos.x-c.x, pos.z-c.z) < rad+camGap {
 		return false
 	}
 	for _, f := range b.feet {
