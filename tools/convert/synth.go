@@ -107,7 +107,7 @@ func cmdSynth(e *env, args []string) error {
 			return err
 		}
 		if !*asJSON {
-			fmt.Fprintf(e.stdout, "wrote %s: %d scenes, columns %v\n", *preview, rows, synth.PreviewColumns)
+			fmt.Fprintf(e.stdout, "wrote %s: %d scenes, columns %v\n", *preview, rows, synth.PreviewColumns())
 		}
 	}
 	return nil

@@ -21,19 +21,24 @@ const (
 	NumClasses
 )
 
-// ClassNames are the names of the semantic classes, indexed by label (dataset.json
+// ClassNames returns the names of the semantic classes, indexed by label (dataset.json
 // "semseg_classes").
-var ClassNames = [NumClasses]string{
+func ClassNames() []string { return append([]string(nil), classNames[:]...) }
+
+var classNames = [NumClasses]string{
 	"wall", "floor", "ceiling", "door", "window", "picture", "table", "chair", "sofa",
 	"bed", "cabinet", "shelves", "lamp", "tvmonitor", "plant", "person",
 }
 
-// HumanPartNames are the human part labels (the 6 PASCAL-Context parts and background).
-var HumanPartNames = [7]string{"background", "head", "torso", "upper arm", "lower arm", "upper leg", "lower leg"}
+// HumanPartNames returns the human part labels (background and the 6 PASCAL-Context
+// parts), indexed by label.
+func HumanPartNames() []string {
+	return []string{"background", "head", "torso", "upper arm", "lower arm", "upper leg", "lower leg"}
+}
 
-// DefaultSalientClasses are the classes whose pixels are salient by default: people and
-// plants (free-standing, distinctive in shape, present in about half of the scenes).
-var DefaultSalientClasses = []int{ClassPerson, ClassPlant}
+// DefaultSalientClasses returns the classes whose pixels are salient by default: people
+// and plants (free-standing, distinctive in shape, in over a third of the scenes).
+func DefaultSalientClasses() []int { return []int{ClassPerson, ClassPlant} }
 
 // nyuClass maps a class to its NYUv2-40 label as stored in the NYUD segmentation PNGs
 // (1..40; the loader subtracts 1): wall 1, floor 2, cabinet 3, bed 4, chair 5, sofa 6,

@@ -91,8 +91,8 @@ type Manifest struct {
 // ManifestFormat is the "format" of dataset.json.
 const ManifestFormat = "demt-synth"
 
-// Tasks are the six tasks every sample has labels for.
-var Tasks = []string{"semseg", "human_parts", "sal", "normals", "edge", "depth"}
+// Tasks returns the six tasks every sample has labels for.
+func Tasks() []string { return []string{"semseg", "human_parts", "sal", "normals", "edge", "depth"} }
 
 // EdgeRule describes Sample.Edge (dataset.json "edge_rule").
 const EdgeRule = "seg2bmap of the instance map: a pixel differing from its east, south or south-east neighbour is a boundary (1 px thin, BSDS/SEISM rule)"
@@ -138,20 +138,20 @@ func Generate(dir string, opt GenerateOptions) (*Manifest, error) {
 	}
 	sal := opt.SalientClasses
 	if sal == nil {
-		sal = DefaultSalientClasses
+		sal = DefaultSalientClasses()
 	}
 	train, val := splitCounts(opt.Count, opt.ValFraction)
 	m := &Manifest{
 		Format: ManifestFormat, Version: 1, Layout: opt.Layout.String(),
 		Height: opt.Height, Width: opt.Width, Seed: opt.Seed, Count: opt.Count, Train: train, Val: val,
-		Tasks: Tasks, SemsegClasses: ClassNames[:], HumanPartsClasses: HumanPartNames[:],
-		NormalsConvention: NormalsConvention, DepthUnit: "m", DepthRange: DepthRange[:], EdgeRule: EdgeRule,
+		Tasks: Tasks(), SemsegClasses: ClassNames(), HumanPartsClasses: HumanPartNames(),
+		NormalsConvention: NormalsConvention, DepthUnit: "m", DepthRange: []float64{DepthNear, DepthFar}, EdgeRule: EdgeRule,
 	}
 	for _, c := range sal {
 		if c < 0 || c >= NumClasses {
 			return nil, fmt.Errorf("synth: salient class %d out of range", c)
 		}
-		m.SalientClasses = append(m.SalientClasses, ClassNames[c])
+		m.SalientClasses = append(m.SalientClasses, classNames[c])
 	}
 	if err := removeStale(dir, old, opt.Layout, opt.Count); err != nil {
 		return nil, err

@@ -277,7 +277,7 @@ func TestNYUDLayoutMatchesOfficial(t *testing.T) {
 		dv := dep.Float32()
 		for p := range s.Semseg {
 			if int(seg.Pix[p])-1 != int(nyuClass[s.Semseg[p]])-1 || seg.Pix[p] == 0 || seg.Pix[p] > 40 {
-				t.Fatalf("%s pixel %d: segmentation %d for class %s", name, p, seg.Pix[p], ClassNames[s.Semseg[p]])
+				t.Fatalf("%s pixel %d: segmentation %d for class %s", name, p, seg.Pix[p], classNames[s.Semseg[p]])
 			}
 			if edge.Pix[p] != 255*s.Edge[p] || dv[p] != s.Depth[p] {
 				t.Fatalf("%s pixel %d: edge %d depth %g, want %d, %g", name, p, edge.Pix[p], dv[p], s.Edge[p], s.Depth[p])
@@ -344,7 +344,7 @@ func TestPASCALLayoutMatchesOfficial(t *testing.T) {
 				p := y*w + x
 				c := s.Semseg[p]
 				if lm.u16[x*h+y] != contextClass[c] || voc.Pix[y*voc.Stride+x] != vocClass[c] || sal.Pix[p] != 255*s.Sal[p] {
-					t.Fatalf("%s pixel (%d,%d): LabelMap %d VOC %d sal %d for class %s", name, y, x, lm.u16[x*h+y], voc.Pix[y*voc.Stride+x], sal.Pix[p], ClassNames[c])
+					t.Fatalf("%s pixel (%d,%d): LabelMap %d VOC %d sal %d for class %s", name, y, x, lm.u16[x*h+y], voc.Pix[y*voc.Stride+x], sal.Pix[p], classNames[c])
 				}
 			}
 		}

@@ -6,12 +6,14 @@ import (
 	"github.com/demt-web/demt/colormap"
 )
 
-// PreviewColumns names the tiles of one contact-sheet row, left to right.
-var PreviewColumns = [7]string{"image", "semseg", "human_parts", "sal", "edge", "depth", "normals"}
+// PreviewColumns returns the names of the tiles of one contact-sheet row, left to right.
+func PreviewColumns() []string {
+	return []string{"image", "semseg", "human_parts", "sal", "edge", "depth", "normals"}
+}
 
 // ContactSheet lays samples out one per row — image, semseg and human parts (PASCAL VOC
 // palette; 255 = "no person" shows as the palette's void colour), saliency and edges
-// (white = 1), depth (turbo over DepthRange) and normals ((n+1)/2 as RGB) — with a 2-pixel
+// (white = 1), depth (turbo from DepthNear to DepthFar) and normals ((n+1)/2 as RGB) — with a 2-pixel
 // gap, and returns RGBA pixels [H, W, 4]. All samples must have one size.
 func ContactSheet(samples []*Sample) (rgba []uint8, h, w int) {
 	if len(samples) == 0 {
@@ -19,7 +21,7 @@ func ContactSheet(samples []*Sample) (rgba []uint8, h, w int) {
 	}
 	const gap = 2
 	th, tw := samples[0].Height, samples[0].Width
-	cols := len(PreviewColumns)
+	const cols = 7
 	w = cols*tw + (cols-1)*gap
 	h = len(samples)*th + (len(samples)-1)*gap
 	rgba = make([]uint8, 4*w*h)
@@ -46,7 +48,7 @@ func ContactSheet(samples []*Sample) (rgba []uint8, h, w int) {
 					case 4:
 						col = gray(s.Edge[p])
 					case 5:
-						col[0], col[1], col[2] = colormap.Turbo((float64(s.Depth[p]) - DepthRange[0]) / (DepthRange[1] - DepthRange[0]))
+						col[0], col[1], col[2] = colormap.Turbo((float64(s.Depth[p]) - DepthNear) / (DepthFar - DepthNear))
 					default:
 						for k := range col {
 							col[k] = uint8(math.Round((float64(s.Normals[3*p+k]) + 1) / 2 * 255))

@@ -31,7 +31,7 @@ const NormalsConvention = "camera frame, right-handed: +x right in the image, +y
 type Options struct {
 	Height, Width int
 	Seed          uint64
-	// SalientClasses are the classes whose pixels are salient; nil means DefaultSalientClasses.
+	// SalientClasses are the classes whose pixels are salient; nil means DefaultSalientClasses().
 	SalientClasses []int
 }
 
@@ -46,7 +46,7 @@ func Render(opt Options, index int) (*Sample, error) {
 	}
 	sal := opt.SalientClasses
 	if sal == nil {
-		sal = DefaultSalientClasses
+		sal = DefaultSalientClasses()
 	}
 	r := newRNG(opt.Seed, index)
 	sc := newScene(r, opt.Height, opt.Width, sal)
@@ -255,15 +255,16 @@ func (s *scene) render(h, w int, r *rng) *Sample {
 				if lambert > 0 && s.shadowed(hit.add(nrm.scale(1e-4)), l, dist) {
 					lambert = 0
 				}
-				lambert = math.Max(lambert, 0) / (dist * dist)
+				lambert = max(lambert, 0) / (dist * dist)
 				hemi := 0.75 + 0.25*nrm.y
 				for k := range col {
 					col[k] = alb[k] * (s.ambient[k]*hemi + s.lightCol[k]*lambert)
 				}
 			}
 			for k := range col {
-				v := math.Sqrt(math.Max(col[k]*s.exposure, 0)) + s.noise*r.normal()
-				smp.RGB[3*p+k] = uint8(math.Round(255 * math.Min(1, math.Max(0, v))))
+				// Sensor noise: triangular with standard deviation s.noise (cheaper than Gaussian).
+				v := math.Sqrt(max(col[k]*s.exposure, 0)) + s.noise*2.449489742783178*(r.float()+r.float()-1)
+				smp.RGB[3*p+k] = uint8(255*min(1, max(0, v)) + 0.5)
 			}
 		}
 	}

@@ -9,10 +9,13 @@ const (
 	roomMinH, roomMaxH = 2.4, 3.2 // y extent
 )
 
-// DepthRange is the range of z-depths (metres) a scene can contain: the camera is
+// DepthNear and DepthFar bound the z-depths (metres) a scene can contain: the camera is
 // inside a room of at most roomMaxW × roomMaxD × roomMaxH, so no visible point is farther
-// than the room's diagonal (9.76 m).
-var DepthRange = [2]float64{0.05, 10}
+// than the room's diagonal (9.76 m); nothing is placed closer than DepthNear.
+const (
+	DepthNear = 0.05
+	DepthFar  = 10.0
+)
 
 // Room faces, in the order of their instance ids 1..6.
 const (

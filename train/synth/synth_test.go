@@ -53,10 +53,10 @@ func TestRenderRejectsBadOptions(t *testing.T) {
 func TestCullingChangesNothing(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		r := newRNG(small.Seed, i)
-		sc := newScene(r, small.Height, small.Width, DefaultSalientClasses)
+		sc := newScene(r, small.Height, small.Width, DefaultSalientClasses())
 		a := sc.render(small.Height, small.Width, r)
 		r = newRNG(small.Seed, i)
-		sc = newScene(r, small.Height, small.Width, DefaultSalientClasses)
+		sc = newScene(r, small.Height, small.Width, DefaultSalientClasses())
 		sc.noCull = true
 		b := sc.render(small.Height, small.Width, r)
 		if !reflect.DeepEqual(a, b) {
@@ -67,7 +67,7 @@ func TestCullingChangesNothing(t *testing.T) {
 
 // The labels are exact geometry: floor pixels back-project onto the plane y = 0 and have
 // the world normal (0, 1, 0); every normal is a unit vector facing the camera; depths lie
-// in DepthRange; human parts, saliency and classes agree.
+// in [DepthNear, DepthFar]; human parts, saliency and classes agree.
 func TestLabelsAreExactGeometry(t *testing.T) {
 	opt := Options{Height: 64, Width: 80, Seed: 3}
 	floorPixels, persons := 0, 0
@@ -81,8 +81,8 @@ func TestLabelsAreExactGeometry(t *testing.T) {
 			for x := 0; x < s.Width; x++ {
 				p := y*s.Width + x
 				d := float64(s.Depth[p])
-				if d < DepthRange[0] || d > DepthRange[1] {
-					t.Fatalf("scene %d pixel (%d,%d): depth %g outside %v", i, y, x, d, DepthRange)
+				if d < DepthNear || d > DepthFar {
+					t.Fatalf("scene %d pixel (%d,%d): depth %g outside [%g, %g]", i, y, x, d, DepthNear, DepthFar)
 				}
 				n := vec3{float64(s.Normals[3*p]), float64(s.Normals[3*p+1]), float64(s.Normals[3*p+2])}
 				sx := 2*(float64(x)+0.5)/float64(s.Width) - 1
