@@ -2,6 +2,8 @@ package synth
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -17,6 +19,34 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+// BenchmarkWriteSample encodes and writes one rendered scene's files (rendering
+// excluded), per layout.
+func BenchmarkWriteSample(b *testing.B) {
+	s, err := Render(Options{Height: 128, Width: 160, Seed: 1}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range []Layout{LayoutNative, LayoutNYUD, LayoutPASCAL} {
+		b.Run(l.String()+"/128x160", func(b *testing.B) {
+			dir := b.TempDir()
+			for _, d := range layoutDirs(l) {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := 0; i < b.N; i++ {
+				f, err := encodeSample(dir, l, "000000", s)
+				if err == nil {
+					err = f.write()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -179,34 +179,44 @@ func Generate(dir string, opt GenerateOptions) (*Manifest, error) {
 	return m, nil
 }
 
-// renderAll renders and writes every sample on opt.Workers goroutines. It returns, per
-// sample, the VOC classes of the objects in its PASCAL annotation.
+// renderAll renders and writes every sample. Rendering and encoding run on at most
+// opt.Workers goroutines at a time; file writes, which wait on the file system, overlap
+// with them on up to 4× as many. It returns, per sample, the VOC classes of the objects
+// in its PASCAL annotation.
 func renderAll(dir string, opt GenerateOptions) ([][]int, error) {
 	workers := max(opt.Workers, 1)
 	objects := make([][]int, opt.Count)
 	next := make(chan int)
+	cpu := make(chan struct{}, workers)
 	var mu sync.Mutex
 	var firstErr error
 	done := 0
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for g := 0; g < 4*workers; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				cpu <- struct{}{}
+				var f *fileSet
 				s, err := Render(opt.Options, i)
-				var objs []int
 				if err == nil {
-					objs, err = writeSample(dir, opt.Layout, SampleName(i, opt.Count), s)
+					f, err = encodeSample(dir, opt.Layout, SampleName(i, opt.Count), s)
+				}
+				<-cpu
+				if err == nil {
+					err = f.write()
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				objects[i] = objs
-				done++
-				if opt.Progress != nil && err == nil {
-					opt.Progress(done, opt.Count)
+				if err == nil {
+					objects[i] = f.objects
+					done++
+					if opt.Progress != nil {
+						opt.Progress(done, opt.Count)
+					}
 				}
 				mu.Unlock()
 			}
@@ -390,12 +400,24 @@ func pyList(v []int) string {
 	return "[" + strings.Join(s, ", ") + "]"
 }
 
-// fileSet collects the encoded files of one sample before they are written.
+// fileSet is the encoded files of one sample, to be written, and the VOC classes of its
+// PASCAL annotation objects.
 type fileSet struct {
-	dir   string
-	paths []string
-	data  [][]byte
-	err   error
+	dir     string
+	paths   []string
+	data    [][]byte
+	err     error
+	objects []int
+}
+
+// write writes every file atomically.
+func (f *fileSet) write() error {
+	for i, p := range f.paths {
+		if err := writeFile(p, f.data[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fileSet) put(rel string, data []byte, err error) {
@@ -411,7 +433,8 @@ func (f *fileSet) put(rel string, data []byte, err error) {
 
 func (f *fileSet) png(rel string, img image.Image) {
 	var b bytes.Buffer
-	err := png.Encode(&b, img)
+	enc := png.Encoder{CompressionLevel: png.BestSpeed} // labels compress well even so; 2x faster
+	err := enc.Encode(&b, img)
 	f.put(rel, b.Bytes(), err)
 }
 
@@ -421,13 +444,11 @@ func (f *fileSet) npy(rel string, shape []int, v []float32) {
 	f.put(rel, b.Bytes(), err)
 }
 
-// writeSample writes the files of one sample and returns the VOC classes of its PASCAL
-// annotation objects.
-func writeSample(dir string, l Layout, name string, s *Sample) ([]int, error) {
+// encodeSample encodes the files of one sample in layout l.
+func encodeSample(dir string, l Layout, name string, s *Sample) (*fileSet, error) {
 	h, w := s.Height, s.Width
 	f := &fileSet{dir: dir}
 	rel := sampleFiles(l, name)
-	var objs []int
 	switch l {
 	case LayoutNative:
 		f.png(rel[0], rgbImage(s.RGB, h, w))
@@ -460,7 +481,7 @@ func writeSample(dir string, l Layout, name string, s *Sample) ([]int, error) {
 		labelMap, err := matFile("LabelMap", matU16(ctx, h, w))
 		f.put(rel[2], labelMap, err)
 		var anno *matArray
-		anno, objs = pascalAnno(name, s)
+		anno, f.objects = pascalAnno(name, s)
 		annoFile, err := matFile("anno", anno)
 		f.put(rel[3], annoFile, err)
 		f.png(rel[4], normalsImage(s.Normals, h, w))
@@ -469,12 +490,7 @@ func writeSample(dir string, l Layout, name string, s *Sample) ([]int, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	for i, p := range f.paths {
-		if err := writeFile(p, f.data[i]); err != nil {
-			return nil, err
-		}
-	}
-	return objs, nil
+	return f, nil
 }
 
 // pascalAnno builds the PASCAL-Part "anno" struct: one object per visible instance of
