@@ -55,8 +55,8 @@ func cmdSynth(e *env, args []string) error {
 		return usagef("synth: -n must be at least 1")
 	case *preview != "" && *out == "" && *n > maxPreviewRows:
 		return usagef("synth: a contact sheet shows at most %d scenes", maxPreviewRows)
-	case *val < 0 || *val >= 1:
-		return usagef("synth: --val must be in [0, 1)")
+	case *val <= 0 || *val >= 1:
+		return usagef("synth: --val must be in (0, 1)")
 	case *threads < 0:
 		return usagef("synth: --threads must be ≥ 0")
 	}

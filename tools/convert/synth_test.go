@@ -61,6 +61,7 @@ func TestSynthUsageErrors(t *testing.T) {
 		{"synth", "-o", t.TempDir(), "--layout", "coco"},
 		{"synth", "-o", t.TempDir(), "--size", "12xx"},
 		{"synth", "-o", t.TempDir(), "--val", "1"},
+		{"synth", "-o", t.TempDir(), "--val", "0"},
 		{"synth", "--preview", "x.png", "-n", "1000"},
 		{"synth", "-o", t.TempDir(), "extra"},
 	} {

@@ -129,7 +129,7 @@ func Generate(dir string, opt GenerateOptions) (*Manifest, error) {
 	if opt.ValFraction < 0 || opt.ValFraction >= 1 {
 		return nil, fmt.Errorf("synth: val fraction %g not in [0, 1)", opt.ValFraction)
 	}
-	if _, err := Render(Options{Height: opt.Height, Width: opt.Width}, 0); err != nil {
+	if err := opt.validate(); err != nil {
 		return nil, err
 	}
 	old, err := checkTarget(dir)

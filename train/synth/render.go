@@ -38,8 +38,8 @@ type Options struct {
 // Render draws scene index of the dataset with seed opt.Seed. The result depends only on
 // (opt, index): the same arguments give bit-identical samples.
 func Render(opt Options, index int) (*Sample, error) {
-	if opt.Height < 8 || opt.Width < 8 || opt.Height > 4096 || opt.Width > 4096 {
-		return nil, fmt.Errorf("synth: image size %dx%d out of range (8..4096 per side)", opt.Height, opt.Width)
+	if err := opt.validate(); err != nil {
+		return nil, err
 	}
 	if index < 0 {
 		return nil, fmt.Errorf("synth: negative scene index %d", index)
@@ -51,6 +51,14 @@ func Render(opt Options, index int) (*Sample, error) {
 	r := newRNG(opt.Seed, index)
 	sc := newScene(r, opt.Height, opt.Width, sal)
 	return sc.render(opt.Height, opt.Width, r), nil
+}
+
+// validate checks the image size.
+func (o Options) validate() error {
+	if o.Height < 8 || o.Width < 8 || o.Height > 4096 || o.Width > 4096 {
+		return fmt.Errorf("synth: image size %dx%d out of range (8..4096 per side)", o.Height, o.Width)
+	}
+	return nil
 }
 
 // screenRect returns the pixel rectangle [x0, y0, x1, y1] (inclusive) that contains the

@@ -176,6 +176,7 @@ func newScene(r *rng, height, width int, salient []int) *scene {
 	return s
 }
 
+// camera places the camera near the front wall, looking into the room.
 func (b *builder) camera(height, width int) {
 	r, s := b.r, b.s
 	c := &s.cam
@@ -210,8 +211,8 @@ func (b *builder) addObject(o object) {
 	s.objects = append(s.objects, o)
 }
 
-// wallYaw returns the yaw that turns local +z into the room from wall f, and the position
-// of the wall point at offset u along it.
+// wallFrame returns the point at coordinate u along wall f and the yaw that turns local
+// +z into the room from that wall.
 func (b *builder) wallFrame(f int, u float64) (pos vec3, yaw float64) {
 	s := b.s
 	switch f {
@@ -224,7 +225,7 @@ func (b *builder) wallFrame(f int, u float64) (pos vec3, yaw float64) {
 	}
 }
 
-// wallLength returns the extent of wall f and the coordinate of its start.
+// wallSpan returns the coordinate where wall f starts and its length.
 func (b *builder) wallSpan(f int) (start, length float64) {
 	if f == faceBack {
 		return -b.s.w / 2, b.s.w
@@ -262,6 +263,7 @@ func placed(o object, pos vec3, yaw float64) object {
 
 var walls = [3]int{faceLeft, faceRight, faceBack}
 
+// wallFixtures adds doors, windows and pictures on the left, right and back walls.
 func (b *builder) wallFixtures() {
 	r := b.r
 	for n := r.intn(3); n > 0; n-- {
@@ -364,6 +366,7 @@ var furnitureKinds = []struct {
 	{ClassShelves, 0.8}, {ClassLamp, 0.7}, {ClassPlant, 1.0},
 }
 
+// furniture places 3–9 pieces of furniture on the floor and maybe a TV.
 func (b *builder) furniture() {
 	r := b.r
 	n := 3 + r.intn(7)
@@ -468,6 +471,7 @@ func (b *builder) free(pos vec3, rad, camGap float64) bool {
 	return true
 }
 
+// legs adds four round or square legs inset from the corners of a hx × hz footprint.
 func (b *builder) legs(o *object, hx, hz, inset, y1 float64, m int) {
 	r := b.r
 	if r.chance(0.5) {
@@ -488,6 +492,8 @@ func (b *builder) legs(o *object, hx, hz, inset, y1 float64, m int) {
 	}
 }
 
+// The furniture builders return the object in its local frame (front towards +z, on
+// y = 0), the half sizes of its footprint and, for surfaces a TV can stand on, the top height.
 func (b *builder) table() (object, float64, float64, float64) {
 	r := b.r
 	o := object{class: ClassTable}
@@ -703,17 +709,17 @@ func (b *builder) plant() (object, float64, float64) {
 	return o, ext, ext
 }
 
+// tv stands a screen on a small stand at at (x, furniture top, z).
 func (b *builder) tv(at vec3, yaw float64) {
-	r := b.r
 	o := b.tvBody(0.02)
 	stand := b.randMat()
 	o.prims = append(o.prims,
 		box(-0.15, 0, -0.1, 0.15, 0.02, 0.1, stand),
 		box(-0.03, 0.02, -0.03, 0.03, 0.1, 0.0, stand))
-	_ = r
 	b.addObject(placed(o, at, yaw))
 }
 
+// wallTV hangs a screen on a wall.
 func (b *builder) wallTV() {
 	r := b.r
 	f := walls[r.intn(3)]
