@@ -321,10 +321,16 @@ func TestPASCALLayoutMatchesOfficial(t *testing.T) {
 			}
 		}
 	}
-	var parts map[string][]int
-	b, _ := os.ReadFile(filepath.Join(root, "ImageSets", "Parts", "train.txt"))
-	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 7 {
-		t.Fatalf("Parts/train.txt: %v, %d entries", err, len(parts))
+	parts := map[string][]int{}
+	for split, n := range map[string]int{"train": 7, "val": 1} {
+		var m map[string][]int
+		b, _ := os.ReadFile(filepath.Join(root, "ImageSets", "Parts", split+".txt"))
+		if err := json.Unmarshal(b, &m); err != nil || len(m) != n {
+			t.Fatalf("Parts/%s.txt: %v, %d entries, want %d", split, err, len(m), n)
+		}
+		for k, v := range m {
+			parts[k] = v
+		}
 	}
 
 	// Decode each sample as the official loader does and compare with the rendering.
@@ -374,7 +380,7 @@ func TestPASCALLayoutMatchesOfficial(t *testing.T) {
 				}
 			}
 		}
-		if fmt.Sprint(classes) != fmt.Sprint(parts[name]) && i < 7 {
+		if fmt.Sprint(classes) != fmt.Sprint(parts[name]) {
 			t.Errorf("%s: Parts JSON %v, anno objects %v", name, parts[name], classes)
 		}
 		if !hasHuman {
