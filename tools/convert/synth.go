@@ -68,6 +68,9 @@ func cmdSynth(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if h < 8 || w < 8 {
+		return usagef("synth: --size %s is too small (at least 8x8)", *size)
+	}
 	workers := *threads
 	if workers == 0 {
 		workers = runtime.NumCPU()

@@ -60,6 +60,7 @@ func TestSynthUsageErrors(t *testing.T) {
 		{"synth", "-o", t.TempDir(), "-n", "0"},
 		{"synth", "-o", t.TempDir(), "--layout", "coco"},
 		{"synth", "-o", t.TempDir(), "--size", "12xx"},
+		{"synth", "-o", t.TempDir(), "--size", "4x4"},
 		{"synth", "-o", t.TempDir(), "--val", "1"},
 		{"synth", "-o", t.TempDir(), "--val", "0"},
 		{"synth", "--preview", "x.png", "-n", "1000"},
