@@ -49,6 +49,7 @@ func commands() []command {
 		{"verify", "compare a model's forward pass with an official fixture", cmdVerify},
 		{"export", "write a model's weights as a PyTorch state dict (.pth)", cmdExport},
 		{"bench", "time the forward pass: median/min/max seconds, GMAC/s, peak memory", cmdBench},
+		{"synth", "render synthetic indoor scenes with exact labels for every task", cmdSynth},
 	}
 }
 
