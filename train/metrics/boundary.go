@@ -143,10 +143,10 @@ func (b *Boundary) prepare(h, w int) {
 		r := b.maxDist * math.Hypot(float64(h), float64(w))
 		ri := int(r)
 		b.offsets = b.offsets[:0]
-		for d2 := 0; d2 <= ri*ri; d2++ {
+		for d2 := 0; float64(d2) <= r*r; d2++ {
 			for dy := -ri; dy <= ri; dy++ {
 				for dx := -ri; dx <= ri; dx++ {
-					if dy*dy+dx*dx == d2 && float64(d2) <= r*r {
+					if dy*dy+dx*dx == d2 {
 						b.offsets = append(b.offsets, [2]int{dy, dx})
 					}
 				}
