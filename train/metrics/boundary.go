@@ -3,8 +3,8 @@ package metrics
 import (
 	"fmt"
 	"math"
-
-	"github.com/demt-web/demt/train/morph"
+	"runtime"
+	"sync"
 )
 
 // BoundaryThresholds is the number of thresholds of the boundary F-measure: k/100 for
@@ -32,25 +32,23 @@ type Boundary struct {
 	oisMatch, oisPred, oisGT int64
 	images                   int
 
-	saved                  []uint8
-	soft, smooth, tmp      []float32
-	ox, oy, oxx, oxy, oyy  []float32
-	nms                    []float32
-	bin                    []uint8
-	gtIndex                []int32 // ground-truth pixel → its number, or -1
-	gtPix, predPix         []int32
-	matchOfGT, matchOfPred []int32
-	visit                  []int32
-	stamp                  int32
-	offsets                [][2]int // (dy, dx) within the radius, nearest first
-	offsetsFor             [2]int
-	thin                   morph.Thinner
-	w, h                   int
+	workers int
+
+	saved                 []uint8
+	soft, smooth, tmp     []float32
+	ox, oy, oxx, oxy, oyy []float32
+	img                   edgeImage
+	pool                  []*thresholdWorker
+	counts                [BoundaryThresholds][3]int64
+	offsetsFor            [2]int
 }
 
 // NewBoundary returns an empty Boundary with tolerance maxDist (a fraction of the image
 // diagonal: MaxDistNYUD or MaxDistPASCAL).
-func NewBoundary(maxDist float64) *Boundary { return &Boundary{maxDist: maxDist} }
+// The thresholds of an image are split among up to GOMAXPROCS workers.
+func NewBoundary(maxDist float64) *Boundary {
+	return &Boundary{maxDist: maxDist, workers: runtime.GOMAXPROCS(0)}
+}
 
 // SavedEdge writes the 8-bit map the official code saves for edge logits:
 // uint8(255·sigmoid(logit)) with float32 arithmetic and truncation.
@@ -76,13 +74,15 @@ func (b *Boundary) AddSaved(saved []uint8, label []float32, h, w int) error {
 		return fmt.Errorf("edge: %d map values and %d label values for a %dx%d image", len(saved), len(label), h, w)
 	}
 	b.prepare(h, w)
-	b.gtPix = b.gtPix[:0]
+	im := &b.img
+	im.label, im.saved = label, saved
+	im.gtPix = im.gtPix[:0]
 	for i, l := range label {
-		b.gtIndex[i] = -1
+		im.gtIndex[i] = -1
 		switch l {
 		case 1:
-			b.gtIndex[i] = int32(len(b.gtPix))
-			b.gtPix = append(b.gtPix, int32(i))
+			im.gtIndex[i] = int32(len(im.gtPix))
+			im.gtPix = append(im.gtPix, int32(i))
 		case 0, Ignore:
 		default:
 			return fmt.Errorf("edge: label value %g at pixel %d is not 0, 1 or 255", l, i)
@@ -93,38 +93,34 @@ func (b *Boundary) AddSaved(saved []uint8, label []float32, h, w int) error {
 	}
 	b.suppress(h, w)
 
-	var counts [BoundaryThresholds][3]int64
-	for k := 1; k <= BoundaryThresholds; k++ {
-		for i, v := range saved {
-			// v/255 ≥ k/100, in integers.
-			b.bin[i] = 0
-			if b.nms[i] > 0 && 100*int(v) >= 255*k {
-				b.bin[i] = 1
-			}
-		}
-		b.thin.Thin(b.bin, h, w)
-		b.predPix = b.predPix[:0]
-		for i, v := range b.bin {
-			if v != 0 && label[i] != Ignore {
-				b.predPix = append(b.predPix, int32(i))
-			}
-		}
-		m := int64(b.matchPixels(w, h))
-		c := &counts[k-1]
-		c[0], c[1], c[2] = m, int64(len(b.predPix)), int64(len(b.gtPix))
-		b.match[k-1] += c[0]
-		b.pred[k-1] += c[1]
-		b.gt[k-1] += c[2]
+	// Contiguous threshold ranges per worker: each warm-starts its matchings from the
+	// previous threshold's.
+	nw := max(1, min(b.workers, BoundaryThresholds))
+	for len(b.pool) < nw {
+		b.pool = append(b.pool, &thresholdWorker{})
 	}
+	var wg sync.WaitGroup
+	for i := 0; i < nw; i++ {
+		k0, k1 := 1+i*BoundaryThresholds/nw, 1+(i+1)*BoundaryThresholds/nw
+		wg.Add(1)
+		go func(t *thresholdWorker) {
+			defer wg.Done()
+			t.run(im, k0, k1, b.counts[k0-1:k1-1])
+		}(b.pool[i])
+	}
+	wg.Wait()
 	best, bestF := 0, -1.0
-	for k, c := range counts {
+	for k, c := range b.counts {
+		b.match[k] += c[0]
+		b.pred[k] += c[1]
+		b.gt[k] += c[2]
 		if f := fMeasure(c[0], c[1], c[0], c[2]); f > bestF {
 			best, bestF = k, f
 		}
 	}
-	b.oisMatch += counts[best][0]
-	b.oisPred += counts[best][1]
-	b.oisGT += counts[best][2]
+	b.oisMatch += b.counts[best][0]
+	b.oisPred += b.counts[best][1]
+	b.oisGT += b.counts[best][2]
 	b.images++
 	return nil
 }
@@ -133,27 +129,30 @@ func (b *Boundary) AddSaved(saved []uint8, label []float32, h, w int) error {
 func (b *Boundary) prepare(h, w int) {
 	n := h * w
 	b.soft, b.smooth, b.tmp = grow(b.soft, n), grow(b.smooth, n), grow(b.tmp, n)
-	b.ox, b.oy, b.nms = grow(b.ox, n), grow(b.oy, n), grow(b.nms, n)
+	b.ox, b.oy = grow(b.ox, n), grow(b.oy, n)
 	b.oxx, b.oxy, b.oyy = grow(b.oxx, n), grow(b.oxy, n), grow(b.oyy, n)
-	b.bin = grow(b.bin, n)
-	b.gtIndex = grow(b.gtIndex, n)
-	b.matchOfGT, b.matchOfPred, b.visit = grow(b.matchOfGT, n), grow(b.matchOfPred, n), grow(b.visit, n)
+	im := &b.img
+	im.nms, im.gtIndex = grow(im.nms, n), grow(im.gtIndex, n)
+	im.h, im.w = h, w
 	if b.offsetsFor != [2]int{h, w} {
 		b.offsetsFor = [2]int{h, w}
-		r := b.maxDist * math.Hypot(float64(h), float64(w))
-		ri := int(r)
-		b.offsets = b.offsets[:0]
-		for d2 := 0; float64(d2) <= r*r; d2++ {
-			for dy := -ri; dy <= ri; dy++ {
-				for dx := -ri; dx <= ri; dx++ {
-					if dy*dy+dx*dx == d2 {
-						b.offsets = append(b.offsets, [2]int{dy, dx})
-					}
+		im.offsets = radiusOffsets(b.maxDist*math.Hypot(float64(h), float64(w)), im.offsets[:0])
+	}
+}
+
+// radiusOffsets appends to dst every (dy, dx) with dy² + dx² ≤ r², nearest first.
+func radiusOffsets(r float64, dst [][2]int) [][2]int {
+	ri := int(r)
+	for d2 := 0; float64(d2) <= r*r; d2++ {
+		for dy := -ri; dy <= ri; dy++ {
+			for dx := -ri; dx <= ri; dx++ {
+				if dy*dy+dx*dx == d2 {
+					dst = append(dst, [2]int{dy, dx})
 				}
 			}
 		}
 	}
-	b.h, b.w = h, w
+	return dst
 }
 
 func grow[T any](s []T, n int) []T {
@@ -179,7 +178,7 @@ func (b *Boundary) suppress(h, w int) {
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			i := y*w + x
-			b.nms[i] = e[i]
+			b.img.nms[i] = e[i]
 			if e[i] == 0 {
 				continue
 			}
@@ -199,7 +198,7 @@ func (b *Boundary) suppress(h, w int) {
 			v := e[i] * nmsMargin
 			for _, d := range [2]float64{-1, 1} {
 				if v < interp(e, h, w, float64(x)+d*co, float64(y)+d*si) {
-					b.nms[i] = 0
+					b.img.nms[i] = 0
 					break
 				}
 			}
@@ -301,68 +300,6 @@ func gradY(src, dst []float32, h, w int) {
 			dst[y*w+x] = g
 		}
 	}
-}
-
-// matchPixels returns the size of a maximum one-to-one matching between b.predPix and
-// b.gtPix where a pair matches when its distance is within the radius (Kuhn's augmenting
-// paths after a nearest-first greedy start).
-func (b *Boundary) matchPixels(w, h int) int {
-	for i := range b.gtPix {
-		b.matchOfGT[i] = -1
-	}
-	n := 0
-	for u := range b.predPix {
-		b.matchOfPred[u] = -1
-		p := int(b.predPix[u])
-		y, x := p/w, p%w
-		for _, o := range b.offsets {
-			yy, xx := y+o[0], x+o[1]
-			if yy < 0 || yy >= h || xx < 0 || xx >= w {
-				continue
-			}
-			if g := b.gtIndex[yy*w+xx]; g >= 0 && b.matchOfGT[g] < 0 {
-				b.matchOfGT[g], b.matchOfPred[u] = int32(u), g
-				n++
-				break
-			}
-		}
-	}
-	for i := range b.gtPix {
-		b.visit[i] = 0
-	}
-	b.stamp = 0
-	for u := range b.predPix {
-		if b.matchOfPred[u] >= 0 {
-			continue
-		}
-		b.stamp++
-		if b.augment(int32(u), w, h) {
-			n++
-		}
-	}
-	return n
-}
-
-// augment looks for an augmenting path from the unmatched prediction pixel u.
-func (b *Boundary) augment(u int32, w, h int) bool {
-	p := int(b.predPix[u])
-	y, x := p/w, p%w
-	for _, o := range b.offsets {
-		yy, xx := y+o[0], x+o[1]
-		if yy < 0 || yy >= h || xx < 0 || xx >= w {
-			continue
-		}
-		g := b.gtIndex[yy*w+xx]
-		if g < 0 || b.visit[g] == b.stamp {
-			continue
-		}
-		b.visit[g] = b.stamp
-		if m := b.matchOfGT[g]; m < 0 || b.augment(m, w, h) {
-			b.matchOfGT[g], b.matchOfPred[u] = u, g
-			return true
-		}
-	}
-	return false
 }
 
 // fMeasure is the boundary F of matched/prediction and matched/ground-truth counts.

@@ -167,9 +167,9 @@ func TestRMSE(t *testing.T) {
 	}
 }
 
-// edgeImage draws a vertical ground-truth line at column x0 and a predicted one at x1
+// lineImage draws a vertical ground-truth line at column x0 and a predicted one at x1
 // (logit +8 on the line, −8 elsewhere).
-func edgeImage(h, w, x0, x1, thick int) (pred, label []float32) {
+func lineImage(h, w, x0, x1, thick int) (pred, label []float32) {
 	pred, label = make([]float32, h*w), make([]float32, h*w)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -201,7 +201,7 @@ func TestBoundary(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			pred, label := edgeImage(100, 100, 50, 50+c.shift, c.thick)
+			pred, label := lineImage(100, 100, 50, 50+c.shift, c.thick)
 			b := NewBoundary(c.maxDist)
 			if err := b.Add(pred, label, 100, 100); err != nil {
 				t.Fatal(err)
@@ -217,7 +217,7 @@ func TestBoundary(t *testing.T) {
 	}
 	// Ignored pixels are not evaluated: a prediction only inside the ignored region counts
 	// nothing.
-	pred, label := edgeImage(20, 20, 5, 15, 1)
+	pred, label := lineImage(20, 20, 5, 15, 1)
 	for y := 0; y < 20; y++ {
 		label[y*20+15] = 255
 	}
@@ -236,25 +236,40 @@ func TestBoundary(t *testing.T) {
 func TestMatchingIsMaximum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const h, w = 5, 6
+	im := &edgeImage{h: h, w: w, gtIndex: make([]int32, h*w), offsets: radiusOffsets(1.5, nil)}
+	tw := &thresholdWorker{im: im}
+	n := h * w
+	tw.matchOfGT, tw.matchOfPred, tw.layerOf = make([]int32, n), make([]int32, n), make([]int32, n)
+	tw.prevMatch = make([]int32, n)
 	for trial := 0; trial < 300; trial++ {
-		b := NewBoundary(1.5 / math.Hypot(h, w)) // radius 1.5 px
-		b.prepare(h, w)
-		b.gtPix, b.predPix = b.gtPix[:0], b.predPix[:0]
-		for i := 0; i < h*w; i++ {
-			b.gtIndex[i] = -1
+		// A new image: no previous matching.
+		for i := range tw.prevMatch {
+			tw.prevMatch[i] = -1
+		}
+		tw.cand = tw.cand[:0]
+		im.gtPix, tw.predPix = im.gtPix[:0], tw.predPix[:0]
+		for i := 0; i < n; i++ {
+			im.gtIndex[i] = -1
 			if rng.IntN(4) == 0 {
-				b.gtIndex[i] = int32(len(b.gtPix))
-				b.gtPix = append(b.gtPix, int32(i))
+				im.gtIndex[i] = int32(len(im.gtPix))
+				im.gtPix = append(im.gtPix, int32(i))
 			}
 		}
-		for i := 0; i < h*w && len(b.predPix) < 9; i++ {
+		for i := 0; i < n && len(tw.predPix) < 9; i++ {
 			if rng.IntN(4) == 0 {
-				b.predPix = append(b.predPix, int32(i))
+				tw.predPix = append(tw.predPix, int32(i))
 			}
 		}
-		got := b.matchPixels(w, h)
-		if want := bruteMatch(b.predPix, b.gtPix, w, 1.5, 0, map[int32]bool{}); got != want {
+		got := tw.match()
+		if want := bruteMatch(tw.predPix, im.gtPix, w, 1.5, 0, map[int32]bool{}); got != want {
 			t.Fatalf("trial %d: matching %d, maximum %d", trial, got, want)
+		}
+		// Half the prediction pixels on the same ground truth, as a higher threshold gives:
+		// the warm start from the previous matching is exercised.
+		tw.predPix = tw.predPix[:len(tw.predPix)/2]
+		got = tw.match()
+		if want := bruteMatch(tw.predPix, im.gtPix, w, 1.5, 0, map[int32]bool{}); got != want {
+			t.Fatalf("trial %d, warm: matching %d, maximum %d", trial, got, want)
 		}
 	}
 }
@@ -318,7 +333,6 @@ func BenchmarkAdd(b *testing.B) {
 		{"sal", 2, 1, func() float32 { return float32(rng.IntN(2)) }},
 		{"normals", 3, 3, func() float32 { return rng.Float32()*2 - 1 }},
 		{"depth", 1, 1, func() float32 { return rng.Float32() * 10 }},
-		{"edge", 1, 1, func() float32 { return float32(b2i(rng.IntN(12) == 0)) }},
 	} {
 		acc, err := ForTask(c.task, c.channels, MaxDistNYUD)
 		if err != nil {
@@ -336,6 +350,58 @@ func BenchmarkAdd(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := acc.Add(pred, label, h, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBoundary/<kind>/128x160 measures one image's boundary Add: "lines" is a
+// plausible prediction (blurred ground-truth rectangle outlines plus noise), "noise" the worst
+// case of unstructured logits.
+func BenchmarkBoundary(b *testing.B) {
+	const h, w = 128, 160
+	rng := rand.New(rand.NewPCG(5, 6))
+	label := make([]float32, h*w)
+	for r := 0; r < 12; r++ {
+		y0, x0 := rng.IntN(h-20), rng.IntN(w-20)
+		y1, x1 := y0+10+rng.IntN(h-y0-10), x0+10+rng.IntN(w-x0-10)
+		for y := y0; y <= y1; y++ {
+			label[y*w+x0], label[y*w+x1] = 1, 1
+		}
+		for x := x0; x <= x1; x++ {
+			label[y0*w+x], label[y1*w+x] = 1, 1
+		}
+	}
+	lines := make([]float32, h*w)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			near := 0.0
+			for dy := -2; dy <= 2; dy++ {
+				for dx := -2; dx <= 2; dx++ {
+					yy, xx := y+dy, x+dx
+					if yy >= 0 && yy < h && xx >= 0 && xx < w && label[yy*w+xx] == 1 {
+						near = max(near, 1-math.Hypot(float64(dy), float64(dx))/3)
+					}
+				}
+			}
+			lines[y*w+x] = float32(10*near - 5 + rng.NormFloat64())
+		}
+	}
+	noise := make([]float32, h*w)
+	for i := range noise {
+		noise[i] = float32(rng.NormFloat64() * 3)
+	}
+	for _, c := range []struct {
+		name string
+		pred []float32
+	}{{"lines", lines}, {"noise", noise}} {
+		acc := NewBoundary(MaxDistNYUD)
+		b.Run(c.name+"/128x160", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := acc.Add(c.pred, label, h, w); err != nil {
 					b.Fatal(err)
 				}
 			}

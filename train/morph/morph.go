@@ -48,7 +48,8 @@ func buildThinLUTs() [2][256]bool {
 // thinning many images of one size allocates nothing after the first. The zero value is
 // ready to use.
 type Thinner struct {
-	set []int32 // indices of the set pixels still in the image
+	pad []uint8 // the image with a one-pixel border of zeros
+	set []int32 // padded indices of the set pixels still in the image
 	del []int32 // pixels to delete in the current sub-iteration
 }
 
@@ -57,12 +58,27 @@ type Thinner struct {
 // runs two sub-iterations, each deciding every deletion on the image as of its start, with
 // pixels outside the image counted as 0. The work is proportional to the set pixels.
 func (t *Thinner) Thin(img []uint8, h, w int) {
+	pw := w + 2
+	n := (h + 2) * pw
+	if cap(t.pad) < n {
+		t.pad = make([]uint8, n)
+	}
+	pad := t.pad[:n]
+	clear(pad)
 	t.set = t.set[:0]
-	for i, v := range img {
-		if v != 0 {
-			img[i] = 1
-			t.set = append(t.set, int32(i))
+	for y := 0; y < h; y++ {
+		for x, v := range img[y*w : y*w+w] {
+			if v != 0 {
+				i := (y+1)*pw + x + 1
+				pad[i] = 1
+				t.set = append(t.set, int32(i))
+			}
 		}
+	}
+	// Neighbour offsets in the padded image, in the order of the code bits.
+	var off [8]int
+	for k, o := range neighbourOffsets {
+		off[k] = o[0]*pw + o[1]
 	}
 	for changed := true; changed; {
 		changed = false
@@ -70,14 +86,9 @@ func (t *Thinner) Thin(img []uint8, h, w int) {
 			lut := &thinLUT[sub]
 			t.del = t.del[:0]
 			for _, i := range t.set {
-				y, x := int(i)/w, int(i)%w
-				code := 0
-				for k, o := range neighbourOffsets {
-					yy, xx := y+o[0], x+o[1]
-					if yy >= 0 && yy < h && xx >= 0 && xx < w && img[yy*w+xx] != 0 {
-						code |= 1 << k
-					}
-				}
+				c := int(i)
+				code := int(pad[c+off[0]]) | int(pad[c+off[1]])<<1 | int(pad[c+off[2]])<<2 | int(pad[c+off[3]])<<3 |
+					int(pad[c+off[4]])<<4 | int(pad[c+off[5]])<<5 | int(pad[c+off[6]])<<6 | int(pad[c+off[7]])<<7
 				if lut[code] {
 					t.del = append(t.del, i)
 				}
@@ -87,16 +98,19 @@ func (t *Thinner) Thin(img []uint8, h, w int) {
 			}
 			changed = true
 			for _, i := range t.del {
-				img[i] = 0
+				pad[i] = 0
 			}
 			kept := t.set[:0]
 			for _, i := range t.set {
-				if img[i] != 0 {
+				if pad[i] != 0 {
 					kept = append(kept, i)
 				}
 			}
 			t.set = kept
 		}
+	}
+	for y := 0; y < h; y++ {
+		copy(img[y*w:y*w+w], pad[(y+1)*pw+1:(y+1)*pw+1+w])
 	}
 }
 
