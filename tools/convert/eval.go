@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/demt-web/demt/model"
@@ -92,7 +93,10 @@ func cmdEval(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "evaluated %d images of %s/%s (%s layout), boundary maxDist %g\n", res.Images, *dataDir, *split, r.Layout(), res.MaxDist)
+	fmt.Fprintf(e.stderr, "evaluated %d images of %s, split %s (%s layout), boundary maxDist %g\n", res.Images, *dataDir, *split, r.Layout(), res.MaxDist)
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(e.stderr, "no labels in the dataset for the model's %s: not evaluated\n", strings.Join(res.Skipped, ", "))
+	}
 	if *asJSON {
 		out := map[string]map[string]float64{}
 		for _, t := range res.Tasks {

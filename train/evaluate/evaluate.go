@@ -48,6 +48,8 @@ type Result struct {
 	Images  int
 	MaxDist float64
 	Tasks   []TaskResult
+	// Skipped are the model's tasks the dataset has no labels for.
+	Skipped []string
 }
 
 // Run evaluates fwd on the samples ids of r.
@@ -64,9 +66,11 @@ func Run(r dataset.Reader, ids []string, fwd Forward, opt Options) (*Result, err
 		have[t] = true
 	}
 	var tasks []Task
+	var skipped []string
 	accs := map[string]metrics.Accumulator{}
 	for _, t := range opt.Tasks {
 		if !have[t.Name] {
+			skipped = append(skipped, t.Name)
 			continue
 		}
 		if names := r.ClassNames(t.Name); names != nil && len(names) != t.Channels {
@@ -119,7 +123,7 @@ func Run(r dataset.Reader, ids []string, fwd Forward, opt Options) (*Result, err
 			opt.Progress(i+1, len(ids))
 		}
 	}
-	res := &Result{Images: len(ids), MaxDist: maxDist}
+	res := &Result{Images: len(ids), MaxDist: maxDist, Skipped: skipped}
 	for _, t := range tasks {
 		res.Tasks = append(res.Tasks, TaskResult{Task: t.Name, Values: accs[t.Name].Values()})
 	}

@@ -129,6 +129,9 @@ func TestRunWithAPerfectModel(t *testing.T) {
 				t.Errorf("pad %d: %s = %v, want %v", pad, k, v[k], w)
 			}
 		}
+		if len(res.Skipped) != 1 || res.Skipped[0] != "human_parts" {
+			t.Fatalf("skipped %v, want [human_parts]", res.Skipped)
+		}
 		if len(res.Tasks) != 5 || res.Images != 2 || calls != 2 || res.MaxDist != 0.011 {
 			t.Fatalf("pad %d: %d tasks (human_parts has no labels: want 5), %d images, %d progress calls, maxDist %v",
 				pad, len(res.Tasks), res.Images, calls, res.MaxDist)
