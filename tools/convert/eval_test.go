@@ -49,8 +49,21 @@ func readNCHWImages(t *testing.T, path string) (imgs [][]float32, c, h, w int) {
 	return imgs, c, h, w
 }
 
-// directMetrics accumulates the metrics package directly over per-image outputs and labels.
-func directMetrics(t *testing.T, outs, labels map[string][][]float32, channels map[string]int, h, w int, maxDist float64) map[string]map[string]float64 {
+// window is where an image lies in its padded h×w maps.
+type window struct{ top, left, h, w int }
+
+// cut returns the window of a channels-last map of width w0.
+func (c window) cut(v []float32, w0, ch int) []float32 {
+	var out []float32
+	for y := c.top; y < c.top+c.h; y++ {
+		out = append(out, v[(y*w0+c.left)*ch:(y*w0+c.left+c.w)*ch]...)
+	}
+	return out
+}
+
+// directMetrics accumulates the metrics package directly over per-image outputs and labels
+// (h×w); the edge maps are first cut to each image's window, as the official code crops them.
+func directMetrics(t *testing.T, outs, labels map[string][][]float32, channels map[string]int, h, w int, maxDist float64, windows []window) map[string]map[string]float64 {
 	t.Helper()
 	res := map[string]map[string]float64{}
 	for task, imgs := range outs {
@@ -59,7 +72,12 @@ func directMetrics(t *testing.T, outs, labels map[string][][]float32, channels m
 			t.Fatal(err)
 		}
 		for i, o := range imgs {
-			if err := acc.Add(o, labels[task][i], h, w); err != nil {
+			l, ih, iw := labels[task][i], h, w
+			if task == "edge" {
+				c := windows[i]
+				o, l, ih, iw = c.cut(o, w, 1), c.cut(l, w, 1), c.h, c.w
+			}
+			if err := acc.Add(o, l, ih, iw); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -118,9 +136,31 @@ func TestEvalNYUDMatchesOfficialOutputs(t *testing.T) {
 		outs[task], channels[task], h, w = readNCHWImages(t, filepath.Join(dir, "out_eval_"+task+".npy"))
 		labels[task], _, _, _ = readNCHWImages(t, filepath.Join(dir, "labels", task+".npy"))
 	}
+	var man struct {
+		Input struct {
+			Images []struct {
+				RawSize []int `json:"raw_size"`
+				PadTL   []int `json:"pad_top_left"`
+			} `json:"images"`
+		} `json:"input"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &man); err != nil {
+		t.Fatal(err)
+	}
+	var windows []window
+	for _, im := range man.Input.Images {
+		windows = append(windows, window{im.PadTL[0], im.PadTL[1], im.RawSize[0], im.RawSize[1]})
+	}
+	if len(windows) != 2 || windows[0] == (window{0, 0, h, w}) {
+		t.Fatalf("fixture image windows %v: want image 0 padded", windows)
+	}
 	// The forward agrees with the reference to ~1e-6: metrics built from counts agree to
 	// float noise unless an argmax or an 8-bit edge level flips.
-	compareMetrics(t, got, directMetrics(t, outs, labels, channels, h, w, metrics.MaxDistNYUD), 1e-4)
+	compareMetrics(t, got, directMetrics(t, outs, labels, channels, h, w, metrics.MaxDistNYUD, windows), 1e-4)
 }
 
 // TestEvalPASCALConsistentWithInfer: eval on the PASCAL fixture's data folder agrees with
@@ -139,6 +179,7 @@ func TestEvalPASCALConsistentWithInfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	outs, labels, channels := map[string][][]float32{}, map[string][][]float32{}, map[string]int{}
+	var windows []window
 	tmp := t.TempDir()
 	for _, id := range ids {
 		s, err := r.Load(id)
@@ -146,6 +187,7 @@ func TestEvalPASCALConsistentWithInfer(t *testing.T) {
 			t.Fatal(err)
 		}
 		dataset.EvalTransform(s, 34, 46)
+		windows = append(windows, window{s.PadTop, s.PadLeft, s.RawH, s.RawW})
 		in := filepath.Join(tmp, id+".npy")
 		if err := npy.WriteFloat32File(in, []int{1, 3, s.H, s.W}, model.CHWFromHWC(s.Image, s.H, s.W, 3)); err != nil {
 			t.Fatal(err)
@@ -159,7 +201,7 @@ func TestEvalPASCALConsistentWithInfer(t *testing.T) {
 			labels[task] = append(labels[task], s.Labels[task])
 		}
 	}
-	compareMetrics(t, got, directMetrics(t, outs, labels, channels, 34, 46, metrics.MaxDistPASCAL), 1e-9)
+	compareMetrics(t, got, directMetrics(t, outs, labels, channels, 34, 46, metrics.MaxDistPASCAL, windows), 1e-9)
 	// Image 1 has no person: human_parts comes from image 0 alone, still a number.
 	if v := got["human_parts"]["mIoU"]; v <= 0 || v > 100 {
 		t.Fatalf("human_parts mIoU %v", v)

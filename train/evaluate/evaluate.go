@@ -26,7 +26,8 @@ type Options struct {
 	// Tasks are the model's outputs; those the dataset has no labels for are skipped.
 	Tasks []Task
 	// PadH, PadW > 0 centre-pad every sample as the official PadImage (the model runs on the
-	// padded image and the metrics cover the padded maps, the padding ignored through 255).
+	// padded image and the metrics cover the padded maps, the padding ignored through 255;
+	// the edge map is cropped back to the image first, as the official code saves it).
 	PadH, PadW int
 	// SizeH, SizeW > 0 resize the (padded) image bilinearly to SizeH×SizeW for the model and
 	// its outputs bilinearly back to the label size (align_corners=False).
@@ -115,7 +116,14 @@ func Run(r dataset.Reader, ids []string, fwd Forward, opt Options) (*Result, err
 			if h != s.H || w != s.W {
 				o = resizeBilinear(o, h, w, t.Channels, s.H, s.W)
 			}
-			if err := accs[t.Name].Add(o, s.Labels[t.Name], s.H, s.W); err != nil {
+			label, lh, lw := s.Labels[t.Name], s.H, s.W
+			if t.Name == "edge" && (s.RawH != s.H || s.RawW != s.W) {
+				// The official code crops the saved edge map back to the image before SEISM.
+				o = crop(o, s.W, t.Channels, s.PadTop, s.PadLeft, s.RawH, s.RawW)
+				label = crop(label, s.W, 1, s.PadTop, s.PadLeft, s.RawH, s.RawW)
+				lh, lw = s.RawH, s.RawW
+			}
+			if err := accs[t.Name].Add(o, label, lh, lw); err != nil {
 				return nil, fmt.Errorf("sample %s: %w", id, err)
 			}
 		}
@@ -128,6 +136,15 @@ func Run(r dataset.Reader, ids []string, fwd Forward, opt Options) (*Result, err
 		res.Tasks = append(res.Tasks, TaskResult{Task: t.Name, Values: accs[t.Name].Values()})
 	}
 	return res, nil
+}
+
+// crop returns the h×w window at (top, left) of a channels-last image of width w0.
+func crop(src []float32, w0, c, top, left, h, w int) []float32 {
+	dst := make([]float32, 0, h*w*c)
+	for y := top; y < top+h; y++ {
+		dst = append(dst, src[(y*w0+left)*c:(y*w0+left+w)*c]...)
+	}
+	return dst
 }
 
 // resizeBilinear resizes channels-last [h, w, c] to [nh, nw, c] as PyTorch's bilinear
