@@ -61,9 +61,6 @@ func openSynth(root string) (*synth, error) {
 	return d, nil
 }
 
-// Meta returns the dataset's metadata.
-func (d *synth) Meta() SynthMeta { return d.meta }
-
 func (d *synth) Layout() string  { return LayoutSynth }
 func (d *synth) Tasks() []string { return d.meta.Tasks }
 
