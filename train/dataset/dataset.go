@@ -64,9 +64,10 @@ type Reader interface {
 	Load(id string) (*Sample, error)
 }
 
-// Open detects the layout of dir and returns its reader: a dataset.json (synthetic), a
-// NYUDv2/ folder or a gt_sets/ folder (NYUD-v2), a PASCALContext/ folder or an
-// ImageSets/Context/ folder (PASCAL-Context). tasks selects the tasks to read (nil: all).
+// Open detects the layout of dir and returns its reader: a NYUDv2/ or PASCALContext/ folder
+// (the official data_dir, as 'synth --layout nyud|pascal' writes it), a dataset.json (the
+// native synthetic layout), or the contents of an official folder (gt_sets/: NYUD-v2,
+// ImageSets/Context/: PASCAL-Context). tasks selects the tasks to read (nil: all).
 func Open(dir string, tasks []string) (Reader, error) {
 	isDir := func(p ...string) bool {
 		st, err := os.Stat(filepath.Join(append([]string{dir}, p...)...))
@@ -75,14 +76,14 @@ func Open(dir string, tasks []string) (Reader, error) {
 	var r Reader
 	var err error
 	switch {
-	case fileExists(filepath.Join(dir, "dataset.json")):
-		r, err = openSynth(dir)
-	case isDir("NYUDv2"):
+	case isDir("NYUDv2"): // also what 'synth --layout nyud' writes, beside its dataset.json
 		r, err = openNYUD(filepath.Join(dir, "NYUDv2"))
-	case isDir("gt_sets"):
-		r, err = openNYUD(dir)
 	case isDir("PASCALContext"):
 		r, err = openPASCAL(filepath.Join(dir, "PASCALContext"))
+	case fileExists(filepath.Join(dir, "dataset.json")):
+		r, err = openSynth(dir)
+	case isDir("gt_sets"):
+		r, err = openNYUD(dir)
 	case isDir("ImageSets", "Context"):
 		r, err = openPASCAL(dir)
 	default:

@@ -13,6 +13,7 @@ import (
 type SynthMeta struct {
 	Format            string    `json:"format"`
 	Version           int       `json:"version"`
+	Layout            string    `json:"layout,omitempty"` // "native" (or absent) for this layout
 	Height            int       `json:"height"`
 	Width             int       `json:"width"`
 	Seed              int64     `json:"seed"`
@@ -47,6 +48,9 @@ func openSynth(root string) (*synth, error) {
 	}
 	if d.meta.Format != "demt-synth" {
 		return nil, fmt.Errorf("dataset.json: format %q, want \"demt-synth\"", d.meta.Format)
+	}
+	if d.meta.Layout != "" && d.meta.Layout != "native" {
+		return nil, fmt.Errorf("dataset.json: layout %q, but no NYUDv2/ or PASCALContext/ folder beside it", d.meta.Layout)
 	}
 	if d.meta.Version != 1 {
 		return nil, fmt.Errorf("dataset.json: version %d, this reader knows 1", d.meta.Version)

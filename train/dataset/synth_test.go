@@ -198,3 +198,21 @@ func TestPadTo(t *testing.T) {
 		t.Fatalf("image %v", s.Image)
 	}
 }
+
+// TestOpenOfficialLayoutBesideManifest: 'synth --layout nyud' writes DIR/NYUDv2 beside a
+// dataset.json manifest; Open reads the official layout there.
+func TestOpenOfficialLayoutBesideManifest(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "dataset.json"), []byte(`{"format":"demt-synth","version":1,"layout":"nyud"}`), 0o644)
+	if _, err := Open(dir, nil); err == nil || !strings.Contains(err.Error(), "layout \"nyud\"") {
+		t.Fatalf("layout nyud without NYUDv2/: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "NYUDv2", "gt_sets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "NYUDv2", "gt_sets", "val.txt"), []byte("a\n"), 0o644)
+	r, err := Open(dir, nil)
+	if err != nil || r.Layout() != LayoutNYUD {
+		t.Fatalf("Open: %v, %v; want the NYUD-v2 reader", r, err)
+	}
+}
