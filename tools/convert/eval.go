@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/demt-web/demt/cpu"
+	"github.com/demt-web/demt/gpu"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/train/dataset"
 	"github.com/demt-web/demt/train/evaluate"
@@ -88,7 +90,9 @@ func cmdEval(e *env, args []string) error {
 	}
 	bar := newProgress(e.stderr, "evaluating")
 	opt.Progress = func(done, total int) { bar.set(int64(done), int64(total)) }
-	res, err := evaluate.Run(r, ids, modelForward(m, be, *threads), opt)
+	runner := &evalRunner{m: m, be: be, threads: *threads}
+	res, err := evaluate.Run(r, ids, runner.forward, opt)
+	runner.close()
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
@@ -117,32 +121,65 @@ func cmdEval(e *env, args []string) error {
 	return tw.Flush()
 }
 
-// modelForward is the one place eval runs the model: a plan per input size (built once,
-// with the rewrites) on the backend's executor, outputs read back channels-last by task.
-func modelForward(m *loadedModel, be *backend, threads int) evaluate.Forward {
-	plans := map[[2]int]*model.Plan{}
-	return func(img []float32, h, w int) (map[string][]float32, error) {
-		p, ok := plans[[2]int{h, w}]
-		if !ok {
-			var err error
-			if p, err = buildPlan(m, h, w, false); err != nil {
-				return nil, err
-			}
-			plans[[2]int{h, w}] = p
-		}
-		get, done, err := be.execute(p, img, execOptions{threads: threads})
+// evalRunner is the one place eval runs the model: the plan of the current input size
+// (with the rewrites) on one executor of the backend, kept while the size stays the same, so
+// a split of equal-sized images prepares the weights once.
+type evalRunner struct {
+	m       *loadedModel
+	be      *backend
+	threads int
+	size    [2]int
+	plan    *model.Plan
+	cpu     *cpu.Executor
+	gpu     *gpu.Executor
+}
+
+// forward runs one normalised image and returns every task's output, channels-last.
+func (r *evalRunner) forward(img []float32, h, w int) (map[string][]float32, error) {
+	if r.plan == nil || r.size != [2]int{h, w} {
+		r.close()
+		p, err := buildPlan(r.m, h, w, false)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", be.name, err)
+			return nil, err
 		}
-		defer done()
-		out := map[string][]float32{}
-		for _, o := range p.Outputs {
-			d, err := get(o.Tensor)
-			if err != nil {
-				return nil, fmt.Errorf("output %s: %w", o.Task, err)
-			}
-			out[o.Task] = append([]float32(nil), d...)
+		if r.be.gpu != nil {
+			r.gpu, err = gpu.New(r.be.gpu, p, gpu.Options{})
+		} else {
+			r.cpu, err = cpu.New(p, cpu.Options{Threads: r.threads})
 		}
-		return out, nil
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.be.name, err)
+		}
+		r.plan, r.size = p, [2]int{h, w}
 	}
+	read := func(id int) ([]float32, error) { return r.cpu.Tensor(id), nil }
+	var err error
+	if r.gpu != nil {
+		err, read = r.gpu.Run(img), r.gpu.Read
+	} else {
+		err = r.cpu.Run(img)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.be.name, err)
+	}
+	out := map[string][]float32{}
+	for _, o := range r.plan.Outputs {
+		d, err := read(o.Tensor)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", o.Task, err)
+		}
+		out[o.Task] = append([]float32(nil), d...)
+	}
+	return out, nil
+}
+
+// close releases the executor, if any.
+func (r *evalRunner) close() {
+	if r.cpu != nil {
+		r.cpu.Close()
+	}
+	if r.gpu != nil {
+		r.gpu.Close()
+	}
+	r.cpu, r.gpu, r.plan = nil, nil, nil
 }

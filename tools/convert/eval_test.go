@@ -288,6 +288,16 @@ func TestVerifyMetricFixtures(t *testing.T) {
 		t.Fatalf("a wrong expected value: exit %d, stdout:\n%s", code, stdout)
 	}
 	checkOneLineError(t, stderr)
+	// A metric fixture without its arrays: one-line error, exit 1.
+	bare := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bare, "expected.json"), []byte(`{"kind":"metrics","tasks":[{"name":"depth","channels":1}],"results":{"depth":{}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCmd(t, "verify", "--fixture", bare)
+	if code != 1 || !strings.Contains(stderr, "pred_depth.npy") {
+		t.Fatalf("metric fixture without arrays: exit %d, stderr %q", code, stderr)
+	}
+	checkOneLineError(t, stderr)
 	if code, _, _ := runCmd(t, "verify", "--fixture", src, "--model", "x.demt"); code != 2 {
 		t.Fatalf("--model with a metric fixture: exit %d, want 2", code)
 	}
