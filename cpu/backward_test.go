@@ -210,50 +210,8 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(21, 3))
 		check := func(what string, x []float64, grad []float32) {
-			var ss, gmax float64
-			for i, v := range x {
-				ss += v * v
-				gmax = math.Max(gmax, math.Abs(float64(grad[i])))
-			}
-			h := 1e-6 * math.Max(math.Sqrt(ss/float64(len(x))), 1e-3)
-			orig := append([]float64(nil), x...)
-			v := make([]float64, len(x))
-			for k := 0; k < 2; k++ {
-				var an, mag float64
-				for i := range v {
-					v[i] = rng.NormFloat64()
-					an += float64(grad[i]) * v[i]
-					mag += math.Abs(float64(grad[i]) * v[i])
-				}
-				for i := range x {
-					x[i] = orig[i] + h*v[i]
-				}
-				lp := loss()
-				for i := range x {
-					x[i] = orig[i] - h*v[i]
-				}
-				lm := loss()
-				copy(x, orig)
-				fd := (lp - lm) / (2 * h)
-				e := math.Abs(fd-an) / math.Max(mag, 1e-30)
-				worstDir = math.Max(worstDir, e)
-				if math.Abs(fd-an) > 2e-5*mag+1e-4*math.Abs(fd) {
-					t.Errorf("%s %s: Σ grad·v = %.9g, finite difference %.9g (relative to Σ|grad·v| %.2g)", c.Name, what, an, fd, e)
-				}
-			}
-			for _, i := range []int{0, len(x) - 1, rng.IntN(len(x)), rng.IntN(len(x))} {
-				x[i] = orig[i] + h
-				lp := loss()
-				x[i] = orig[i] - h
-				lm := loss()
-				x[i] = orig[i]
-				fd := (lp - lm) / (2 * h)
-				e := math.Abs(fd-float64(grad[i])) / math.Max(gmax, 1e-30)
-				worstEntry = math.Max(worstEntry, e)
-				if math.Abs(fd-float64(grad[i])) > 1e-4*gmax+1e-3*math.Abs(fd) {
-					t.Errorf("%s %s[%d]: gradient %.9g, finite difference %.9g", c.Name, what, i, grad[i], fd)
-				}
-			}
+			d, e := checkGrad(t, c.Name+" "+what, x, grad, loss, rng)
+			worstDir, worstEntry = math.Max(worstDir, d), math.Max(worstEntry, e)
 		}
 		for _, id := range leaves {
 			check(g.plan.Tensors[id].Name, vals[id], g.tgrads[id])
@@ -289,4 +247,57 @@ func opNames() []string {
 		}
 		names = append(names, s)
 	}
+}
+
+// checkGrad compares grad with central differences of loss w.r.t. x (float64, changed in
+// place and restored): two random directions and four entries (see
+// TestBackwardFiniteDifferences for the step and the tolerance). It returns the worst
+// errors relative to Σ|grad·v| and to max|grad|.
+func checkGrad(t *testing.T, what string, x []float64, grad []float32, loss func() float64, rng *rand.Rand) (worstDir, worstEntry float64) {
+	t.Helper()
+	var ss, gmax float64
+	for i, v := range x {
+		ss += v * v
+		gmax = math.Max(gmax, math.Abs(float64(grad[i])))
+	}
+	h := 1e-6 * math.Max(math.Sqrt(ss/float64(len(x))), 1e-3)
+	orig := append([]float64(nil), x...)
+	v := make([]float64, len(x))
+	for k := 0; k < 2; k++ {
+		var an, mag float64
+		for i := range v {
+			v[i] = rng.NormFloat64()
+			an += float64(grad[i]) * v[i]
+			mag += math.Abs(float64(grad[i]) * v[i])
+		}
+		for i := range x {
+			x[i] = orig[i] + h*v[i]
+		}
+		lp := loss()
+		for i := range x {
+			x[i] = orig[i] - h*v[i]
+		}
+		lm := loss()
+		copy(x, orig)
+		fd := (lp - lm) / (2 * h)
+		e := math.Abs(fd-an) / math.Max(mag, 1e-30)
+		worstDir = math.Max(worstDir, e)
+		if math.Abs(fd-an) > 2e-5*mag+1e-4*math.Abs(fd) {
+			t.Errorf("%s: Σ grad·v = %.9g, finite difference %.9g (relative to Σ|grad·v| %.2g)", what, an, fd, e)
+		}
+	}
+	for _, i := range []int{0, len(x) - 1, rng.IntN(len(x)), rng.IntN(len(x))} {
+		x[i] = orig[i] + h
+		lp := loss()
+		x[i] = orig[i] - h
+		lm := loss()
+		x[i] = orig[i]
+		fd := (lp - lm) / (2 * h)
+		e := math.Abs(fd-float64(grad[i])) / math.Max(gmax, 1e-30)
+		worstEntry = math.Max(worstEntry, e)
+		if math.Abs(fd-float64(grad[i])) > 1e-4*gmax+1e-3*math.Abs(fd) {
+			t.Errorf("%s[%d]: gradient %.9g, finite difference %.9g", what, i, grad[i], fd)
+		}
+	}
+	return worstDir, worstEntry
 }
