@@ -111,6 +111,33 @@ func (g *gradCheck) backward() {
 	}
 }
 
+// allocs checks that running each backward kernel of the case allocates nothing.
+func (g *gradCheck) allocs() {
+	p, e := g.plan, g.exec
+	for _, oi := range g.ops {
+		op := &p.Ops[oi]
+		og := opGrads{dy: make([]float32, p.Tensors[op.Output].Shape.Numel()), consts: map[string][]float32{}}
+		for _, id := range op.Inputs {
+			og.dx = append(og.dx, make([]float32, p.Tensors[id].Shape.Numel()))
+		}
+		if op.Residual != model.NoTensor {
+			og.dres = make([]float32, p.Tensors[op.Residual].Shape.Numel())
+		}
+		for name := range g.cgrads {
+			og.consts[name] = make([]float32, len(g.cgrads[name]))
+		}
+		n := p.Tensors[op.Output].Shape.Numel()
+		og.z, og.dz = make([]float32, n), make([]float32, n)
+		bk, err := e.prepareBackward(op, og)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		if a := testing.AllocsPerRun(3, func() { bk.run(e.pool) }); a != 0 {
+			g.t.Errorf("%s: backward of %s allocates %v times per run", g.c.Name, op.Kind, a)
+		}
+	}
+}
+
 func snapshot(t [][]float32, c map[string][]float32, skip int) []float32 {
 	var s []float32
 	for i, v := range t {
@@ -164,6 +191,15 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 	for _, c := range optest.Cases() {
 		g := newGradCheck(t, c)
 		g.backward()
+		first64 := snapshot(g.tgrads, g.cgrads, -1)
+		g.backward()
+		for i, v := range snapshot(g.tgrads, g.cgrads, -1) {
+			if v != first64[i] {
+				t.Errorf("%s: two backward runs differ at entry %d (%v, %v): not deterministic", c.Name, i, first64[i], v)
+				break
+			}
+		}
+		g.allocs()
 		ref := ref64{plan: g.plan}
 		vals := map[int][]float64{}
 		consts := map[string][]float64{}
@@ -300,4 +336,38 @@ func checkGrad(t *testing.T, what string, x []float64, grad []float32, loss func
 		}
 	}
 	return worstDir, worstEntry
+}
+
+// TestDeformSampleBackwardQuirk pins torchvision's rule at the border: exactly at py = −1 the
+// forward sample is 0 and the input gradient is 0, but the offset gradient is not
+// (get_coordinate_weight has no range test); just below −1 both are 0.
+func TestDeformSampleBackwardQuirk(t *testing.T) {
+	const h, w = 3, 4
+	x := make([]float32, h*w)
+	for i := range x {
+		x[i] = float32(i + 1)
+	}
+	run := func(oy, ox float32) (dx []float32, doff []float32) {
+		off := make([]float32, h*w*2)
+		off[2*(1*w+1)], off[2*(1*w+1)+1] = oy, ox // pixel (1, 1) samples at (1+oy, 1+ox)
+		dy := make([]float32, h*w)
+		dy[1*w+1] = 1
+		d := &deformSampleBackward{x: x, off: off, dy: dy, dx: make([]float32, h*w), doff: make([]float32, h*w*2), h: h, w: w, c: 1}
+		d.chunk(0, 0, 1)
+		return d.dx, d.doff[2*(1*w+1) : 2*(1*w+1)+2]
+	}
+	dx, doff := run(-2, 0.5) // py = −1 exactly, px = 1.5
+	for i, v := range dx {
+		if v != 0 {
+			t.Errorf("py = −1: input gradient [%d] = %v, want 0", i, v)
+		}
+	}
+	// Corners (−1, 1), (−1, 2) are out of range, (0, 1), (0, 2) in: d/dpy = 0.5·x[0,1] + 0.5·x[0,2].
+	if want := 0.5*x[1] + 0.5*x[2]; doff[0] != want {
+		t.Errorf("py = −1: offset gradient (y) = %v, want %v (torchvision)", doff[0], want)
+	}
+	_, doff = run(-2.25, 0.5)
+	if doff[0] != 0 || doff[1] != 0 {
+		t.Errorf("py = −1.25: offset gradient %v, want 0", doff)
+	}
 }
