@@ -188,7 +188,7 @@ func sortedKeys(m map[string][]float32) []string {
 func TestBackwardFiniteDifferences(t *testing.T) {
 	kinds := map[model.OpKind]bool{}
 	worstDir, worstEntry := 0.0, 0.0
-	for _, c := range optest.Cases() {
+	for _, c := range append(optest.Cases(), extraGradCases()...) {
 		g := newGradCheck(t, c)
 		g.backward()
 		first64 := snapshot(g.tgrads, g.cgrads, -1)
@@ -264,6 +264,32 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 			t.Errorf("op kind %s has no case in the parity table", k)
 		}
 	}
+}
+
+// extraGradCases are epilogue variants the backward handles by separate paths that the
+// parity table does not reach (it stays what every GPU kernel supports): ReLU read off the
+// output, an activation-only Affine (the training graph's Activation), GELU after the sum.
+func extraGradCases() []optest.Case {
+	sh := optest.Sh
+	cases := []optest.Case{
+		optest.EpilogueCase("conv2d/bias-relu", model.OpConv2D, sh(9, 11, 5), sh(9, 11, 6), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.Bias, o.KH, o.KW, o.Stride, o.PadT, o.PadL, o.Groups, o.Act2 = "w", "b", 3, 3, 1, 1, 1, 1, model.ActReLU
+			k["w"], k["b"] = []int{6, 5, 3, 3}, []int{6}
+		}),
+		optest.EpilogueCase("linear/act2-gelu", model.OpLinear, sh(5, 7, 13), sh(5, 7, 9), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.Bias, o.Act2 = "w", "b", model.ActGELU
+			k["w"], k["b"] = []int{9, 13}, []int{9}
+		}),
+		optest.EpilogueCase("affine/relu-only", model.OpAffine, sh(9, 11, 13), sh(9, 11, 13), func(o *model.Op, _ map[string][]int) {
+			o.Act1 = model.ActReLU
+		}),
+		optest.EpilogueCase("affine/gelu-only", model.OpAffine, sh(9, 11, 13), sh(9, 11, 13), func(o *model.Op, _ map[string][]int) {
+			o.Act2 = model.ActGELU
+		}),
+	}
+	cases = append(cases, optest.Case{Name: "add/3-gelu", Op: model.Op{Kind: model.OpAdd, Inputs: []int{0, 1, 1}, Act2: model.ActGELU, Residual: model.NoTensor},
+		In: []model.Shape{sh(9, 11, 7), sh(9, 11, 7)}, Out: sh(9, 11, 7)})
+	return cases
 }
 
 func to64(x []float32) []float64 {
@@ -370,4 +396,36 @@ func TestDeformSampleBackwardQuirk(t *testing.T) {
 	if doff[0] != 0 || doff[1] != 0 {
 		t.Errorf("py = −1.25: offset gradient %v, want 0", doff)
 	}
+}
+
+// TestExp32 checks the float32 exp against math.Exp over [−87, 88].
+func TestExp32(t *testing.T) {
+	worst := 0.0
+	for i := -870000; i <= 880000; i++ {
+		x := float32(i) * 1e-4
+		want := math.Exp(float64(x))
+		e := math.Abs(float64(exp32(x))-want) / want
+		worst = math.Max(worst, e)
+	}
+	if worst > 2.5e-7 {
+		t.Fatalf("max relative error of exp32 %.3g", worst)
+	}
+	if exp32(-90) != 0 {
+		t.Errorf("exp32(−90) = %v, want 0", exp32(-90))
+	}
+	t.Logf("max relative error of exp32 %.3g", worst)
+}
+
+// TestGELUGrad checks d/dx GELU against the float64 formula Φ(x) + x·φ(x).
+func TestGELUGrad(t *testing.T) {
+	worst := 0.0
+	for i := -100000; i <= 100000; i++ {
+		x := float64(i) * 1e-4
+		want := 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+		worst = math.Max(worst, math.Abs(float64(geluGrad(float32(x)))-want))
+	}
+	if worst > 1e-6 {
+		t.Fatalf("max |geluGrad − exact| = %.3g", worst)
+	}
+	t.Logf("max |geluGrad − exact| = %.3g", worst)
 }

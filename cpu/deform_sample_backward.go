@@ -60,6 +60,24 @@ func (d *deformSampleBackward) chunk(_, lo, hi int) {
 					continue
 				}
 				py, px := float32(y)+off[2*ch], float32(x)+off[2*ch+1]
+				// Fast path: all four corners inside (the common case).
+				if py >= 0 && px >= 0 && py < float32(h-1) && px < float32(w-1) {
+					y0, x0 := int(py), int(px)
+					ly, lx := py-float32(y0), px-float32(x0)
+					i := (y0*w+x0)*c + ch
+					v00, v01, v10, v11 := d.x[i], d.x[i+c], d.x[i+w*c], d.x[i+w*c+c]
+					if d.doff != nil {
+						d.doff[pix*2*c+2*ch] += gs * ((1-lx)*(v10-v00) + lx*(v11-v01))
+						d.doff[pix*2*c+2*ch+1] += gs * ((1-ly)*(v01-v00) + ly*(v11-v10))
+					}
+					if d.dx != nil {
+						d.dx[i] += gs * (1 - ly) * (1 - lx)
+						d.dx[i+c] += gs * (1 - ly) * lx
+						d.dx[i+w*c] += gs * ly * (1 - lx)
+						d.dx[i+w*c+c] += gs * ly * lx
+					}
+					continue
+				}
 				if d.doff != nil {
 					// get_coordinate_weight: floor corners, zero when out of range, no range test.
 					yl, xl := int(math.Floor(float64(py))), int(math.Floor(float64(px)))

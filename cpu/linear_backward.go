@@ -54,11 +54,31 @@ func actGrad(d, z []float32, a model.Act) {
 	}
 }
 
-// geluGrad is d/dx of the exact GELU: Φ(x) + x·φ(x).
+// geluGrad is d/dx of the exact GELU: Φ(x) + x·φ(x), with erf32 and exp32.
 func geluGrad(x float32) float32 {
 	cdf := 0.5 * (1 + erf32(x*(1/math.Sqrt2)))
-	pdf := float32(math.Exp(float64(-0.5*x*x))) * (1 / float32(math.Sqrt(2*math.Pi)))
-	return cdf + x*pdf
+	return cdf + x*exp32(-0.5*x*x)*float32(1/math.Sqrt(2*math.Pi))
+}
+
+// exp32 is a float32 e^x (Cephes expf): x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
+// polynomial, times 2^n; 0 below −87 (TestExp32: within 2 ulp of math.Exp).
+func exp32(x float32) float32 {
+	if x < -87 {
+		return 0
+	}
+	if x > 88 {
+		return float32(math.Inf(1))
+	}
+	n := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+	r := x - n*0.693359375 - n*-2.12194440e-4
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	e := p*r*r + r + 1
+	return e * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
 
 // rows computes dz (and the residual gradient) for rows [r0, r1); tmp holds 2·m floats.
