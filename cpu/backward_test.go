@@ -429,3 +429,26 @@ func TestGELUGrad(t *testing.T) {
 	}
 	t.Logf("max |geluGrad − exact| = %.3g", worst)
 }
+
+// TestGELUGradSIMD checks the vectorised GELU derivative against the scalar one.
+func TestGELUGradSIMD(t *testing.T) {
+	var z []float32
+	for i := -20000; i <= 20013; i++ {
+		z = append(z, float32(i)*7e-4)
+	}
+	z = append(z, -40, 40, 0, -13.3, 13.3)
+	d := make([]float32, len(z))
+	for i := range d {
+		d[i] = 1.5
+	}
+	actGrad(d, z, model.ActGELU)
+	worst := 0.0
+	for i, v := range z {
+		want := 1.5 * float64(geluGrad(v))
+		worst = math.Max(worst, math.Abs(float64(d[i])-want))
+	}
+	if worst > 1e-6 {
+		t.Fatalf("max |SIMD − scalar| GELU' = %.3g", worst)
+	}
+	t.Logf("max |SIMD − scalar| GELU' = %.3g", worst)
+}

@@ -48,11 +48,32 @@ func actGrad(d, z []float32, a model.Act) {
 			}
 		}
 	case model.ActGELU:
-		for i, v := range z {
-			d[i] *= geluGrad(v)
+		i := 0
+		if haveSIMD && len(z) >= 8 {
+			i = len(z) &^ 7
+			geluGradAVX(&d[0], &z[0], i, &geluGradConsts)
+		}
+		for ; i < len(z); i++ {
+			d[i] *= geluGrad(z[i])
 		}
 	}
 }
+
+// geluGradConsts are geluConsts followed by exp32's constants broadcast to 8 lanes for
+// geluGradAVX: −0.5, the clamp −87, log2 e, ln 2 in two parts, the polynomial (highest
+// degree first), 1, the integer 127 (as bits) and 1/√(2π).
+var geluGradConsts = func() (c [30][8]float32) {
+	copy(c[:16], geluConsts[:])
+	vals := []float32{-0.5, -87, 1.44269504088896341, 0.693359375, -2.12194440e-4,
+		1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
+		1, math.Float32frombits(127), float32(1 / math.Sqrt(2*math.Pi))}
+	for i, v := range vals {
+		for j := range c[16+i] {
+			c[16+i][j] = v
+		}
+	}
+	return c
+}()
 
 // geluGrad is d/dx of the exact GELU: Φ(x) + x·φ(x), with erf32 and exp32.
 func geluGrad(x float32) float32 {
