@@ -16,6 +16,16 @@ type Param struct {
 	Name  string
 	Value []float32
 	Grad  []float32
+	// LRMult scales the learning rate of this parameter (0 means 1): the official optimiser's
+	// two groups, backbone (1) and the rest (head_lr_mult, 1 in the DeMT configs).
+	LRMult float64
+}
+
+func (p Param) lrMult() float64 {
+	if p.LRMult == 0 {
+		return 1
+	}
+	return p.LRMult
 }
 
 // Method is an optimiser's update rule.
@@ -94,6 +104,9 @@ func New(cfg Config, params []Param) (*Optimizer, error) {
 		if len(p.Value) != len(p.Grad) {
 			return nil, fmt.Errorf("optimiser: parameter %s has %d values and %d gradients", p.Name, len(p.Value), len(p.Grad))
 		}
+		if !(p.LRMult >= 0) {
+			return nil, fmt.Errorf("optimiser: parameter %s has learning-rate multiplier %v", p.Name, p.LRMult)
+		}
 		if seen[p.Name] {
 			return nil, fmt.Errorf("optimiser: duplicate parameter %s", p.Name)
 		}
@@ -138,9 +151,10 @@ func (o *Optimizer) Step() {
 	o.step++
 	switch o.cfg.Method {
 	case SGD:
-		wd, mom, nlr := float32(o.cfg.WeightDecay), float32(o.cfg.Momentum), float32(-lr)
+		wd, mom := float32(o.cfg.WeightDecay), float32(o.cfg.Momentum)
 		first := o.step == 1
 		for i, p := range o.params {
+			nlr := float32(-lr * p.lrMult())
 			buf := o.slots[0][i]
 			th, g := p.Value, p.Grad[:len(p.Value)]
 			buf = buf[:len(th)]
@@ -158,12 +172,13 @@ func (o *Optimizer) Step() {
 		b1, b2 := o.cfg.Beta1, o.cfg.Beta2
 		bc1 := 1 - math.Pow(b1, float64(o.step))
 		bc2 := 1 - math.Pow(b2, float64(o.step))
-		decay := float32(1 - lr*o.cfg.WeightDecay)
-		stepSize := float32(lr / bc1)
 		sq2 := float32(math.Sqrt(bc2))
 		eps := float32(o.cfg.Eps)
 		fb1, fb2, gb1, gb2 := float32(b1), float32(b2), float32(1-b1), float32(1-b2)
 		for i, p := range o.params {
+			plr := lr * p.lrMult()
+			decay := float32(1 - plr*o.cfg.WeightDecay)
+			stepSize := float32(plr / bc1)
 			m, v := o.slots[0][i], o.slots[1][i]
 			th, g := p.Value, p.Grad[:len(p.Value)]
 			m, v = m[:len(th)], v[:len(th)]

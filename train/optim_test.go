@@ -204,3 +204,25 @@ func TestScheduleWarmup(t *testing.T) {
 		t.Errorf("lr at the end %v, want 0", got)
 	}
 }
+
+// TestLRMult: a parameter's learning-rate multiplier scales its update (both methods).
+func TestLRMult(t *testing.T) {
+	for _, cfg := range []Config{OfficialSGD(100), DefaultAdamW(100)} {
+		ps := []Param{{Name: "a", Value: []float32{1, -2}, Grad: []float32{0.5, 0.25}},
+			{Name: "b", Value: []float32{1, -2}, Grad: []float32{0.5, 0.25}, LRMult: 2}}
+		o, err := New(cfg, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Step()
+		for j := range ps[0].Value {
+			ua, ub := float64(ps[0].Value[j])-[]float64{1, -2}[j], float64(ps[1].Value[j])-[]float64{1, -2}[j]
+			if math.Abs(ub-2*ua) > 1e-6*math.Abs(ua)+4*ulp(2) { // θ1 is rounded to float32
+				t.Errorf("%s: update with multiplier 2 is %v, without %v", cfg.Method, ub, ua)
+			}
+		}
+	}
+	if _, err := New(OfficialSGD(10), []Param{{Name: "a", Value: []float32{1}, Grad: []float32{1}, LRMult: -1}}); err == nil {
+		t.Error("negative multiplier accepted")
+	}
+}
