@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/demt-web/demt/model"
 )
@@ -144,6 +145,39 @@ func (e *Executor) prepareBackward(op *model.Op, g opGrads) (kernel, error) {
 		table, _ := e.constData(op.Table, -1)
 		return newWindowAttentionBackward(wa, qkvW, projW, table, g.dy, dx(0), cg(op.QKVWeight), cg(op.QKVBias),
 			cg(op.Weight), cg(op.Bias), cg(op.Table), threads), nil
+	case model.OpActivation:
+		return &affineBackward{x: in(0), y: y, act1: op.Act1, dy: g.dy, dx: dx(0), n: out.H * out.W, c: out.C}, nil
+	case model.OpBatchNorm:
+		k, err := e.prepare(op)
+		if err != nil {
+			return nil, err
+		}
+		bn := k.(*batchNorm)
+		gamma, _ := e.constData(op.Weight, out.C)
+		v, _ := e.constData(op.Var, out.C)
+		b := &batchNormEvalBackward{fwd: bn, gamma: gamma, invStd: make([]float32, out.C), dy: g.dy, dx: dx(0),
+			dgamma: cg(op.Weight), dbeta: cg(op.Bias)}
+		for i := range b.invStd {
+			b.invStd[i] = float32(1 / math.Sqrt(float64(v[i])+float64(op.Eps)))
+		}
+		return b, nil
+	case model.OpDeformLinear:
+		s := ins(0)
+		w, err := e.constData(op.Weight, out.C*s.C)
+		if err != nil {
+			return nil, err
+		}
+		eg, err := epGrad(out.C)
+		if err != nil {
+			return nil, err
+		}
+		sampled, ds := make([]float32, s.Numel()), make([]float32, s.Numel())
+		return &deformLinearBackward{
+			sample:  &deformSample{x: in(0), off: in(1), y: sampled, h: s.H, w: s.W, c: s.C},
+			lin:     newLinearBackward(sampled, w, s.H*s.W, s.C, out.C, eg, ds, cg(op.Weight), g.z, g.dz, threads),
+			dsample: &deformSampleBackward{x: in(0), off: in(1), dy: ds, dx: dx(0), doff: dx(1), h: s.H, w: s.W, c: s.C},
+			ds:      ds,
+		}, nil
 	}
 	return nil, fmt.Errorf("no backward for op kind %s", op.Kind)
 }

@@ -34,14 +34,14 @@ func benchCases() []optest.Case {
 			c["w"], c["b"] = []int{96}, []int{96}
 		}),
 		optest.EpilogueCase("resize/32x40x16-128x160", model.OpResize, sh(32, 40, 16), sh(128, 160, 16), func(*model.Op, map[string][]int) {}),
-		{Name: "deform_sample/32x40x64", Op: model.Op{Kind: model.OpDeformSample, Inputs: []int{0, 1}, Residual: model.NoTensor},
+		{Name: "deform_sample/32x40x64", Op: model.Op{Kind: model.OpDeformSample, Inputs: []int{0, 1}},
 			In: []model.Shape{sh(32, 40, 64), sh(32, 40, 128)}, Out: sh(32, 40, 64), InScale: 3},
-		{Name: "task_attention/32x40x64-T6", Op: model.Op{Kind: model.OpTaskAttention, Inputs: []int{0, 1, 2}, Heads: 4, Residual: model.NoTensor},
+		{Name: "task_attention/32x40x64-T6", Op: model.Op{Kind: model.OpTaskAttention, Inputs: []int{0, 1, 2}, Heads: 4},
 			In: []model.Shape{sh(32, 40, 64), sh(6*32, 40, 64), sh(6*32, 40, 64)}, Out: sh(32, 40, 64)},
 	}
 	c := 96
 	cases = append(cases, optest.Case{Name: "window_attention/32x40x96-w7-shift3", In: []model.Shape{sh(32, 40, c)}, Out: sh(32, 40, c),
-		Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
+		Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, QKVWeight: "qkv.w", QKVBias: "qkv.b",
 			Weight: "proj.w", Bias: "proj.b", Table: "table", Heads: 3, Window: 7, ShiftSize: 3},
 		Consts: map[string][]int{"qkv.w": {3 * c, c}, "qkv.b": {3 * c}, "proj.w": {c, c}, "proj.b": {c}, "table": {13 * 13, 3}}})
 	return cases

@@ -84,8 +84,8 @@ func (g *gradCheck) backward() {
 		for _, id := range op.Inputs {
 			og.dx = append(og.dx, g.tgrads[id])
 		}
-		if op.Residual != model.NoTensor {
-			og.dres = g.tgrads[op.Residual]
+		if r, ok := op.Residual.Get(); ok {
+			og.dres = g.tgrads[r]
 		}
 		n := p.Tensors[op.Output].Shape.Numel()
 		og.z, og.dz = make([]float32, n), make([]float32, n)
@@ -120,8 +120,8 @@ func (g *gradCheck) allocs() {
 		for _, id := range op.Inputs {
 			og.dx = append(og.dx, make([]float32, p.Tensors[id].Shape.Numel()))
 		}
-		if op.Residual != model.NoTensor {
-			og.dres = make([]float32, p.Tensors[op.Residual].Shape.Numel())
+		if r, ok := op.Residual.Get(); ok {
+			og.dres = make([]float32, p.Tensors[r].Shape.Numel())
 		}
 		for name := range g.cgrads {
 			og.consts[name] = make([]float32, len(g.cgrads[name]))
@@ -205,8 +205,12 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 		consts := map[string][]float64{}
 		first := &g.plan.Ops[g.ops[0]]
 		var leaves []int
-		for _, id := range append(append([]int{}, first.Inputs...), first.Residual) {
-			if _, ok := vals[id]; ok || id == model.NoTensor {
+		ids := append([]int{}, first.Inputs...)
+		if r, ok := first.Residual.Get(); ok {
+			ids = append(ids, r)
+		}
+		for _, id := range ids {
+			if _, ok := vals[id]; ok {
 				continue
 			}
 			leaves = append(leaves, id)
@@ -216,6 +220,13 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 		for _, name := range names {
 			consts[name] = to64(g.plan.Consts[name].Data)
 		}
+		for _, oi := range g.ops { // BatchNorm's running statistics: constants without gradients
+			for _, name := range []string{g.plan.Ops[oi].Mean, g.plan.Ops[oi].Var} {
+				if name != "" {
+					consts[name] = to64(g.plan.Consts[name].Data)
+				}
+			}
+		}
 		loss := func() float64 {
 			for _, oi := range g.ops {
 				op := &g.plan.Ops[oi]
@@ -223,8 +234,8 @@ func TestBackwardFiniteDifferences(t *testing.T) {
 				for _, id := range op.Inputs {
 					ins = append(ins, vals[id])
 				}
-				if op.Residual != model.NoTensor {
-					ins = append(ins, vals[op.Residual])
+				if r, ok := op.Residual.Get(); ok {
+					ins = append(ins, vals[r])
 				}
 				vals[op.Output] = ref.op(op, ins, consts)
 			}
@@ -287,7 +298,7 @@ func extraGradCases() []optest.Case {
 			o.Act2 = model.ActGELU
 		}),
 	}
-	cases = append(cases, optest.Case{Name: "add/3-gelu", Op: model.Op{Kind: model.OpAdd, Inputs: []int{0, 1, 1}, Act2: model.ActGELU, Residual: model.NoTensor},
+	cases = append(cases, optest.Case{Name: "add/3-gelu", Op: model.Op{Kind: model.OpAdd, Inputs: []int{0, 1, 1}, Act2: model.ActGELU},
 		In: []model.Shape{sh(9, 11, 7), sh(9, 11, 7)}, Out: sh(9, 11, 7)})
 	return cases
 }

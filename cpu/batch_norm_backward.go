@@ -192,3 +192,40 @@ func (k *batchNormBackward) rows(img, r0, r1 int, q []float64, stage int) {
 		}
 	}
 }
+
+// batchNormEvalBackward is the backward of an eval-mode OpBatchNorm (running statistics are
+// constants): dx = dy·γ·invStd, dγ = Σ dy·(x − mean)·invStd, dβ = Σ dy.
+type batchNormEvalBackward struct {
+	fwd           *batchNorm
+	gamma, invStd []float32
+	dy, dx        []float32
+	dgamma, dbeta []float32
+}
+
+func (b *batchNormEvalBackward) run(p *pool) {
+	f := b.fwd
+	if b.dx != nil {
+		p.run(f.n, 64, b)
+	}
+	for t := 0; t < f.n && (b.dgamma != nil || b.dbeta != nil); t++ {
+		x, dy := f.x[t*f.c:(t+1)*f.c], b.dy[t*f.c:(t+1)*f.c]
+		for ch, g := range dy {
+			if b.dgamma != nil {
+				b.dgamma[ch] += g * (x[ch] - f.mean[ch]) * b.invStd[ch]
+			}
+			if b.dbeta != nil {
+				b.dbeta[ch] += g
+			}
+		}
+	}
+}
+
+func (b *batchNormEvalBackward) chunk(_, lo, hi int) {
+	c := b.fwd.c
+	for t := lo; t < hi; t++ {
+		dy, dx := b.dy[t*c:(t+1)*c], b.dx[t*c:(t+1)*c]
+		for ch, g := range dy {
+			dx[ch] += g * b.fwd.scale[ch]
+		}
+	}
+}

@@ -30,7 +30,7 @@ func (r ref64) op(op *model.Op, ins [][]float64, consts map[string][]float64) []
 	out := p.Tensors[op.Output].Shape
 	sh := func(i int) model.Shape { return p.Tensors[op.Inputs[i]].Shape }
 	var res []float64
-	if op.Residual != model.NoTensor {
+	if _, ok := op.Residual.Get(); ok {
 		res = ins[len(op.Inputs)]
 	}
 	y := make([]float64, out.Numel())
@@ -191,28 +191,30 @@ func (r ref64) op(op *model.Op, ins [][]float64, consts map[string][]float64) []
 			}
 		}
 	case model.OpDeformSample:
-		h, w, c := out.H, out.W, out.C
-		at := func(yy, xx, ch int) float64 {
-			if yy < 0 || yy >= h || xx < 0 || xx >= w {
-				return 0
-			}
-			return ins[0][(yy*w+xx)*c+ch]
-		}
-		for yy := 0; yy < h; yy++ {
-			for xx := 0; xx < w; xx++ {
-				for ch := 0; ch < c; ch++ {
-					o := ins[1][(yy*w+xx)*2*c:]
-					py, px := float64(yy)+o[2*ch], float64(xx)+o[2*ch+1]
-					if py <= -1 || py >= float64(h) || px <= -1 || px >= float64(w) {
-						continue
-					}
-					y0, x0 := math.Floor(py), math.Floor(px)
-					ly, lx := py-y0, px-x0
-					iy, ix := int(y0), int(x0)
-					y[(yy*w+xx)*c+ch] = (1-ly)*(1-lx)*at(iy, ix, ch) + (1-ly)*lx*at(iy, ix+1, ch) +
-						ly*(1-lx)*at(iy+1, ix, ch) + ly*lx*at(iy+1, ix+1, ch)
+		copy(y, deform64(ins[0], ins[1], out.H, out.W, out.C))
+	case model.OpDeformLinear:
+		s := sh(0)
+		smp := deform64(ins[0], ins[1], s.H, s.W, s.C)
+		w := consts[op.Weight]
+		for t := 0; t < s.H*s.W; t++ {
+			for o := 0; o < out.C; o++ {
+				var a float64
+				for q := 0; q < s.C; q++ {
+					a += smp[t*s.C+q] * w[o*s.C+q]
 				}
+				y[t*out.C+o] = a
 			}
+		}
+		epi(y, out.C)
+	case model.OpBatchNorm:
+		g, b, m, v := consts[op.Weight], consts[op.Bias], consts[op.Mean], consts[op.Var]
+		for i, x := range ins[0] {
+			c := i % out.C
+			y[i] = (x-m[c])/math.Sqrt(v[c]+float64(op.Eps))*g[c] + b[c]
+		}
+	case model.OpActivation:
+		for i, x := range ins[0] {
+			y[i] = act64(x, op.Act1)
 		}
 	case model.OpTaskAttention:
 		q, k, v := sh(0), sh(1), sh(2)
@@ -328,4 +330,32 @@ func (r ref64) windowAttention(op *model.Op, x []float64, consts map[string][]fl
 			}
 		}
 	}
+}
+
+// deform64 is torchvision's bilinear sampling of every channel of x [h,w,c] at (y + off[2c], x + off[2c+1]).
+func deform64(x, off []float64, h, w, c int) []float64 {
+	y := make([]float64, h*w*c)
+	at := func(yy, xx, ch int) float64 {
+		if yy < 0 || yy >= h || xx < 0 || xx >= w {
+			return 0
+		}
+		return x[(yy*w+xx)*c+ch]
+	}
+	for yy := 0; yy < h; yy++ {
+		for xx := 0; xx < w; xx++ {
+			for ch := 0; ch < c; ch++ {
+				o := off[(yy*w+xx)*2*c:]
+				py, px := float64(yy)+o[2*ch], float64(xx)+o[2*ch+1]
+				if py <= -1 || py >= float64(h) || px <= -1 || px >= float64(w) {
+					continue
+				}
+				y0, x0 := math.Floor(py), math.Floor(px)
+				ly, lx := py-y0, px-x0
+				iy, ix := int(y0), int(x0)
+				y[(yy*w+xx)*c+ch] = (1-ly)*(1-lx)*at(iy, ix, ch) + (1-ly)*lx*at(iy, ix+1, ch) +
+					ly*(1-lx)*at(iy+1, ix, ch) + ly*lx*at(iy+1, ix+1, ch)
+			}
+		}
+	}
+	return y
 }

@@ -1,5 +1,7 @@
 package cpu
 
+import "math"
+
 // WeightRefresher re-derives the forward kernels' prepared weights (packed matrices,
 // re-laid-out convolution weights, the gathered window-attention bias) from the plan's
 // constants after an optimiser changed them in place. Biases, scales, shifts and norm
@@ -32,6 +34,13 @@ func (r *WeightRefresher) Refresh() {
 		switch k := e.kernels[i].(type) {
 		case *linear:
 			k.w.repack(e.plan.Consts[op.Weight].Data)
+		case *deformLinear:
+			k.wm.repack(e.plan.Consts[op.Weight].Data)
+		case *batchNorm:
+			g, v := e.plan.Consts[op.Weight].Data, e.plan.Consts[op.Var].Data
+			for c := range k.scale {
+				k.scale[c] = float32(float64(g[c]) / math.Sqrt(float64(v[c])+float64(op.Eps)))
+			}
 		case *conv2d:
 			w := e.plan.Consts[op.Weight].Data
 			rw := r.ohwi[i]

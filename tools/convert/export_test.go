@@ -24,7 +24,7 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig, err := model.Normalize(raw)
+	orig, err := model.NormalizeKeys(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
