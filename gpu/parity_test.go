@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/demt-web/demt/cpu"
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/internal/optest"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // roundWeightsF16 returns a copy of p whose Linear/Conv2D/attention weights are rounded to
@@ -29,7 +29,7 @@ func roundWeightsF16(p *model.Plan) *model.Plan {
 			}
 			r := &model.Const{Name: c.Name, Shape: c.Shape, Data: make([]float32, len(c.Data))}
 			for i, v := range c.Data {
-				r.Data[i] = npy.HalfToFloat(npy.FloatToHalf(v))
+				r.Data[i] = f16.Round(v)
 			}
 			q.Consts[name] = r
 		}
