@@ -4,14 +4,14 @@ BIN      := bin
 FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu demo clean
+.PHONY: all build test vet fmt-check unit unit-noasm fuzz wasm-check bench bench-gpu demo clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/demt-convert ./tools/convert
 
-test: vet fmt-check unit fuzz wasm-check
+test: vet fmt-check unit unit-noasm fuzz wasm-check
 
 vet:
 	$(GO) vet ./...
@@ -22,6 +22,12 @@ fmt-check:
 
 unit:
 	$(GO) test -timeout 15m ./...
+
+# The portable kernels (the ones the wasm build runs) on amd64, the assembly built out
+# (-tags noasm): official fixtures and kernel tests. TestPortableParity in the ordinary run
+# compares them with the assembly over the parity table.
+unit-noasm:
+	$(GO) test -tags noasm -skip 'TestStoredDTypes|TestAnyInputSize' ./cpu
 
 # Short fuzzing runs of the readers of untrusted bytes (seed corpora in testdata/fuzz).
 # Counted runs, not timed ones: Go 1.26 can fail a timed run with "context deadline exceeded".

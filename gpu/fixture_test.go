@@ -5,6 +5,7 @@ import (
 
 	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/internal/fixturemodel"
+	"github.com/demt-web/demt/internal/optest"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/verify"
 )
@@ -61,7 +62,7 @@ func TestOfficialFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff, mx := maxDiff(b, a); diff > 1e-5*max(1, mx) {
+				if diff, mx := optest.MaxDiff(b, a); diff > 1e-5*max(1, mx) {
 					t.Errorf("%s: lean executor (%d fusions) differs by %.3g", o.Task, fusions, diff)
 				}
 			}

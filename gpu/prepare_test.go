@@ -137,7 +137,7 @@ func runRaw(t *testing.T, d *Device, k *pipeline, xs []float32) []float32 {
 // that a new executor of the same plan takes its activation buffers from the pool.
 func TestRunAgainAllocatesNothing(t *testing.T) {
 	d := testDevice(t)
-	c := optest.Cases()[3] // conv2d with BN and ReLU
+	c := optest.Find(t, "conv2d/3x3-bn-relu")
 	p, in, id := c.Plan(1)
 	e, err := New(d, p, Options{Keep: []int{id}})
 	if err != nil {
@@ -278,7 +278,7 @@ func TestDisplay(t *testing.T) {
 // nothing per op; gogpu's command recording does allocate).
 func TestRunGoAllocations(t *testing.T) {
 	d := testDevice(t)
-	c := optest.Cases()[3]
+	c := optest.Find(t, "conv2d/3x3-bn-relu")
 	p, in, id := c.Plan(1)
 	e, err := New(d, p, Options{Keep: []int{id}})
 	if err != nil {
