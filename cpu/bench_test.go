@@ -102,15 +102,8 @@ func benchForward(b *testing.B, name string, size int, optimize bool) {
 
 // TestRunAllocatesNothing: a second run of the same plan allocates no memory.
 func TestRunAllocatesNothing(t *testing.T) {
-	m, err := fixture.LoadModel(filepath.Join(fixture.Root(t), "swin-nyud-small"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, w, err := fixturemodel.Load(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := model.Build(cfg, w, 40, 44)
+	m := fixturemodel.Named(t, "swin-nyud-small")
+	plan, err := model.Build(m.Config, m.Weights, 40, 44)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
 )
@@ -13,15 +12,8 @@ import (
 // no op writes memory that holds a tensor still to be read (including ops that read one
 // tensor twice, as shared-KV task attention does).
 func TestBufferPlanNoOverlap(t *testing.T) {
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range models {
-		cfg, w, err := fixturemodel.Load(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range fixturemodel.All(t) {
+		cfg, w := m.Config, m.Weights
 		plain, err := model.Build(cfg, w, 40, 48)
 		if err != nil {
 			t.Fatal(err)

@@ -14,15 +14,8 @@ import (
 // TestAnyInputSize runs every fixture model at small, odd and non-square sizes (≥ 32×32):
 // plain and optimized plans must build, run and agree, with finite outputs of the input size.
 func TestAnyInputSize(t *testing.T) {
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range models {
-		cfg, w, err := fixturemodel.Load(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range fixturemodel.All(t) {
+		cfg, w := m.Config, m.Weights
 		for _, s := range [][2]int{{32, 32}, {33, 97}, {61, 35}, {64, 64}} {
 			t.Run(fmt.Sprintf("%s/%dx%d", m.Name, s[0], s[1]), func(t *testing.T) {
 				in := randomInput(s[0], s[1])
