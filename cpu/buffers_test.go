@@ -13,8 +13,7 @@ import (
 // tensor twice, as shared-KV task attention does).
 func TestBufferPlanNoOverlap(t *testing.T) {
 	for _, m := range fixturemodel.All(t) {
-		cfg, w := m.Config, m.Weights
-		plain, err := model.Build(cfg, w, 40, 48)
+		plain, err := model.Build(m.Config, m.Weights, 40, 48)
 		if err != nil {
 			t.Fatal(err)
 		}

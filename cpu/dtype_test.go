@@ -50,14 +50,7 @@ func TestStoredDTypes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ex, err := cpu.New(plan, cpu.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ex.Close()
-				if err := ex.Run(in); err != nil {
-					t.Fatal(err)
-				}
+				ex := runPlan(t, plan, in, cpu.Options{})
 				for _, o := range plan.Outputs {
 					ref, err := npy.ReadFile(filepath.Join(m.Dir, "out_"+o.Task+".npy"))
 					if err != nil {

@@ -14,14 +14,7 @@ func TestOfficialFixtures(t *testing.T) {
 	for _, f := range fixturemodel.All(t) {
 		t.Run(f.Name, func(t *testing.T) {
 			plan := f.Plan(t)
-			ex, err := cpu.New(plan, cpu.Options{KeepAll: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ex.Close()
-			if err := ex.Run(f.Input); err != nil {
-				t.Fatal(err)
-			}
+			ex := runPlan(t, plan, f.Input, cpu.Options{KeepAll: true})
 			fixturemodel.Check(t, plan, &f.Model, func(id int) ([]float32, error) { return ex.Tensor(id), nil })
 		})
 	}
@@ -38,16 +31,23 @@ func TestOptimizedPlanFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("ops %d → %d, MACs %d → %d", len(plain.Ops), len(plan.Ops), plain.TotalMACs(), plan.TotalMACs())
-			ex, err := cpu.New(plan, cpu.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ex.Close()
-			if err := ex.Run(f.Input); err != nil {
-				t.Fatal(err)
-			}
+			ex := runPlan(t, plan, f.Input, cpu.Options{})
 			outs := f.OutputsOnly()
 			fixturemodel.Check(t, plan, &outs, func(id int) ([]float32, error) { return ex.Tensor(id), nil })
 		})
 	}
+}
+
+// runPlan builds a CPU executor of p, runs it on in and closes it when the test ends.
+func runPlan(t testing.TB, p *model.Plan, in []float32, opt cpu.Options) *cpu.Executor {
+	t.Helper()
+	ex, err := cpu.New(p, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ex.Close)
+	if err := ex.Run(in); err != nil {
+		t.Fatal(err)
+	}
+	return ex
 }

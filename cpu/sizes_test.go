@@ -29,13 +29,7 @@ func TestAnyInputSize(t *testing.T) {
 				}
 				var outs [2][][]float32
 				for i, p := range []*model.Plan{plain, opt} {
-					ex, err := cpu.New(p, cpu.Options{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := ex.Run(in); err != nil {
-						t.Fatal(err)
-					}
+					ex := runPlan(t, p, in, cpu.Options{})
 					for _, o := range p.Outputs {
 						sh := p.Tensors[o.Tensor].Shape
 						if sh.H != s[0] || sh.W != s[1] {
@@ -43,7 +37,6 @@ func TestAnyInputSize(t *testing.T) {
 						}
 						outs[i] = append(outs[i], append([]float32(nil), ex.Tensor(o.Tensor)...))
 					}
-					ex.Close()
 				}
 				for j := range outs[0] {
 					for _, v := range outs[1][j] {

@@ -19,11 +19,11 @@ const intermediatesFixture = "swin-nyud-small"
 func startFixture(t *testing.T, d *Device, p *model.Plan, in []float32, opt Options) *Executor {
 	t.Helper()
 	ex, err := New(d, p, opt)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		t.Cleanup(ex.Close)
+		err = ex.Run(in)
 	}
-	t.Cleanup(ex.Close)
-	if err := ex.Run(in); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ex

@@ -1,7 +1,6 @@
 package fixturemodel
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 
@@ -32,16 +31,8 @@ var loaded struct {
 // caller may modify. It fails t when the fixtures are missing or do not load.
 func All(t testing.TB) []Fixture {
 	t.Helper()
-	root := fixture.Root(t)
+	models := fixture.All(t)
 	loaded.once.Do(func() {
-		models, err := fixture.Models(root)
-		if err == nil && len(models) == 0 {
-			err = fmt.Errorf("no model fixtures in %s", root)
-		}
-		if err != nil {
-			loaded.err = err
-			return
-		}
 		for _, m := range models {
 			cfg, w, err := Load(&m)
 			if err != nil {
