@@ -22,10 +22,10 @@ fmt-check:
 
 # Per-package time limits with room for a CI machine 5× slower than a quiet 2-core one: the
 # packages that drive lavapipe or Chromium (gpu, web, tools/convert: about a minute or two
-# each when quiet) get 15 minutes, the others (cpu, the slowest, well under a minute) 5.
+# each when quiet) get 15 minutes, the others 10 (cpu, the slowest, takes about a minute).
 SLOW_PKGS := ./gpu ./web ./tools/convert
 unit:
-	$(GO) test -timeout 5m $$($(GO) list ./... | grep -v -x -e '.*/gpu' -e '.*/web' -e '.*/tools/convert')
+	$(GO) test -timeout 10m $$($(GO) list ./... | grep -v -x -e '.*/gpu' -e '.*/web' -e '.*/tools/convert')
 	$(GO) test -timeout 15m $(SLOW_PKGS)
 
 # The portable kernels (the ones the wasm build runs) on amd64, the assembly built out
