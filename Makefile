@@ -4,14 +4,14 @@ BIN      := bin
 FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu bench-peers bench-peers-setup demo clean
+.PHONY: all build test vet fmt-check unit unit-noasm fuzz wasm-check bench bench-gpu bench-peers bench-peers-setup demo clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/demt-convert ./tools/convert
 
-test: vet fmt-check unit fuzz wasm-check
+test: vet fmt-check unit unit-noasm fuzz wasm-check
 
 vet:
 	$(GO) vet ./...
@@ -20,8 +20,19 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# Per-package time limits with room for a CI machine 5× slower than a quiet 2-core one: the
+# packages that drive lavapipe or Chromium (gpu, web, tools/convert: about a minute or two
+# each when quiet) get 15 minutes, the others 10 (cpu, the slowest, takes about a minute).
+SLOW_PKGS := ./gpu ./web ./tools/convert
 unit:
-	$(GO) test -timeout 15m ./...
+	$(GO) test -timeout 10m $$($(GO) list ./... | grep -v -x -e '.*/gpu' -e '.*/web' -e '.*/tools/convert')
+	$(GO) test -timeout 15m $(SLOW_PKGS)
+
+# The portable kernels (the ones the wasm build runs) on amd64, the assembly built out
+# (-tags noasm): official fixtures and kernel tests. TestPortableParity in the ordinary run
+# compares them with the assembly over the parity table.
+unit-noasm:
+	$(GO) test -timeout 5m -tags noasm -skip 'TestStoredDTypes|TestAnyInputSize' ./cpu
 
 # Short fuzzing runs of the readers of untrusted bytes (seed corpora in testdata/fuzz).
 # Counted runs, not timed ones: Go 1.26 can fail a timed run with "context deadline exceeded".

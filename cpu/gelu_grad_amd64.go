@@ -1,3 +1,5 @@
+//go:build amd64 && !noasm
+
 package cpu
 
 // geluGradAVX multiplies d[i] by GELU'(z[i]) for n a multiple of 8; c is geluGradConsts.

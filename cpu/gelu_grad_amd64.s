@@ -1,3 +1,5 @@
+//go:build amd64 && !noasm
+
 #include "textflag.h"
 
 // func geluGradAVX(d, z *float32, n int, c *[30][8]float32)

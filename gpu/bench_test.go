@@ -10,7 +10,6 @@ import (
 	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/internal/optest"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/verify"
 )
 
 // benchRun times Run + Wait of plan p and reports GMAC/s from the plan's MAC count.
@@ -87,23 +86,8 @@ func BenchmarkForward(b *testing.B) {
 	}
 	for _, kind := range []string{"optimized", "plain"} {
 		b.Run("hrnet18s-pascal/33x49/"+kind, func(b *testing.B) {
-			m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg, w, err := fixturemodel.Load(m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in, h, wd, err := verify.Input(m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := model.Build(cfg, w, h, wd)
-			if err != nil {
-				b.Fatal(err)
-			}
-			run(b, p, in, kind == "optimized")
+			m := fixturemodel.Named(b, "hrnet18s-pascal")
+			run(b, m.Plan(b), m.Input, kind == "optimized")
 		})
 	}
 	sizes := []int{64}

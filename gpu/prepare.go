@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 	"github.com/gogpu/gputypes"
 	"github.com/gogpu/wgpu"
 )
@@ -485,7 +485,7 @@ func tapsBytes(ih, iw, oh, ow int) []byte {
 func packF16(data []float32) []byte {
 	raw := make([]byte, 2*len(data)+2*(len(data)%2))
 	for i, v := range data {
-		binary.LittleEndian.PutUint16(raw[2*i:], npy.FloatToHalf(v))
+		binary.LittleEndian.PutUint16(raw[2*i:], f16.FromFloat32(v))
 	}
 	return raw
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/demt-web/demt/internal/fixture"
@@ -25,14 +26,7 @@ var (
 // TestNormalizeMatchesFixture checks Decode + Normalize against the official transform's
 // input.npy for every model fixture.
 func TestNormalizeMatchesFixture(t *testing.T) {
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(models) == 0 {
-		t.Fatal("no model fixtures")
-	}
-	for _, m := range models {
+	for _, m := range fixture.All(t) {
 		t.Run(m.Name, func(t *testing.T) {
 			rgb, h, w, err := Decode(filepath.Join(m.Dir, "input.png"))
 			if err != nil {
@@ -42,7 +36,7 @@ func TestNormalizeMatchesFixture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := []int{1, 3, h, w}; !equalInts(ref.Shape, want) {
+			if want := []int{1, 3, h, w}; !slices.Equal(ref.Shape, want) {
 				t.Fatalf("input.npy shape %v, decoded image %dx%d", ref.Shape, h, w)
 			}
 			got := Normalize(rgb, h, w, imagenetMean, imagenetStd)
@@ -56,18 +50,6 @@ func TestNormalizeMatchesFixture(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func writeImage(t *testing.T, name string, img image.Image) string {

@@ -3,7 +3,6 @@ package model_test
 import (
 	"testing"
 
-	"github.com/demt-web/demt/internal/fixture"
 	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/model"
 )
@@ -12,16 +11,8 @@ import (
 // no op writes a slot that holds a tensor still to be read (including ops that read one
 // tensor twice, as shared-KV task attention does).
 func TestMemoryPlanNoOverlap(t *testing.T) {
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range models {
-		cfg, w, err := fixturemodel.Load(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plain, err := model.Build(cfg, w, 40, 48)
+	for _, m := range fixturemodel.All(t) {
+		plain, err := model.Build(m.Config, m.Weights, 40, 48)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Package optest is the one parity table of plan ops (CONVENTIONS: "one parity table for all
 // backends"): op cases on odd shapes with their tolerances, each turned into a one-op plan with a
-// deterministic input. Every executor other than the CPU reference runs the whole table against
-// cpu.New; a new op is added here once.
+// deterministic input (seeded by the case name), and the runner: a backend runs the whole table
+// against the CPU reference executor with Run(t, backend); a new op is added here once.
 package optest
 
 import (

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 func randF32(rng *rand.Rand, n int, scale float32) []float32 {
@@ -166,7 +166,7 @@ func checkReadBack(t *testing.T, dtype string, in, out *model.Tensor) {
 		}
 	case model.F16:
 		for i, v := range in.F32 {
-			want := npy.HalfToFloat(npy.FloatToHalf(v))
+			want := f16.Round(v)
 			if math.Float32bits(out.F32[i]) != math.Float32bits(want) {
 				t.Fatalf("%s[%d] = %v, want %v (f16 of %v)", in.Name, i, out.F32[i], want, v)
 			}

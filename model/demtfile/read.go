@@ -16,8 +16,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // File is a decoded .demt file.
@@ -493,7 +493,7 @@ func (f *filler) decode(e *IndexEntry, t *model.Tensor, rel int64, b []byte) err
 			// A table is several times faster than converting each value, in wasm most.
 			f.half = make([]float32, 1<<16)
 			for h := range f.half {
-				f.half[h] = npy.HalfToFloat(uint16(h))
+				f.half[h] = f16.ToFloat32(uint16(h))
 			}
 		}
 		t.F32 = grow(t.F32, len(b)/2, numel)

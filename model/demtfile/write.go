@@ -16,8 +16,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // WriteOptions choose how Write stores the weights.
@@ -178,7 +178,7 @@ func StoredValues(t *model.Tensor, stored model.DType) ([]float32, error) {
 		copy(out, t.F32)
 	case model.F16:
 		for i, v := range t.F32 {
-			out[i] = npy.HalfToFloat(npy.FloatToHalf(v))
+			out[i] = f16.Round(v)
 		}
 	case model.I8:
 		if len(t.Shape) == 0 || t.Shape[0] == 0 {
@@ -242,7 +242,7 @@ func encodeTensor(ch *chunker, t *model.Tensor, stored model.DType) error {
 		}
 	case model.F16:
 		for _, v := range t.F32 {
-			ch.u16(npy.FloatToHalf(v))
+			ch.u16(f16.FromFloat32(v))
 		}
 	case model.I8:
 		scales, q, err := quantise(t.F32, t.Shape[0])

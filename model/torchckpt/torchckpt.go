@@ -16,8 +16,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // Errors that Read wraps (test with errors.Is).
@@ -382,7 +382,7 @@ func convertFloat(dt dtype, raw []byte, start, stride int64, dst []float32) {
 		}
 	case dtF16:
 		for i := range dst {
-			dst[i] = npy.HalfToFloat(binary.LittleEndian.Uint16(raw[2*(start+int64(i)*stride):]))
+			dst[i] = f16.ToFloat32(binary.LittleEndian.Uint16(raw[2*(start+int64(i)*stride):]))
 		}
 	case dtBF16:
 		for i := range dst {
