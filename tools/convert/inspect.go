@@ -11,10 +11,11 @@ import (
 
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
+	"github.com/demt-web/demt/session"
 )
 
 func cmdInspect(e *env, args []string) error {
-	fs := newFlagSet("inspect", "inspect [--keys] [--json] [--plan [--size HxW]] FILE",
+	fs := newFlagSet("inspect", "inspect [--keys] [--json] [--fast] [--plan [--size HxW] [--plain]] FILE",
 		"Shows what a PyTorch checkpoint or a .demt file holds (the kind is read from the file's\n"+
 			"first bytes): tensor counts, dtypes and the DeMT architecture. A .demt file's metadata\n"+
 			"and index are read without decompressing the weights. With --plan, prints the forward\n"+
@@ -66,27 +67,12 @@ func inspectPlan(e *env, path string, h, w int, plain bool) error {
 	if err != nil {
 		return err
 	}
-	p, err := buildPlan(m, h, w, plain)
+	p, err := session.BuildPlan(m, h, w, plain)
 	if err != nil {
 		return err
 	}
 	p.Print(e.stdout)
 	return nil
-}
-
-// buildPlan builds the plan at h×w and, unless plain, applies the rewrites (model.Optimize).
-func buildPlan(m *loadedModel, h, w int, plain bool) (*model.Plan, error) {
-	p, err := model.Build(m.config, m.weights, h, w)
-	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
-	if plain {
-		return p, nil
-	}
-	if p, err = model.Optimize(p); err != nil {
-		return nil, fmt.Errorf("plan rewrites: %w", err)
-	}
-	return p, nil
 }
 
 // tensorJSON is one tensor of a --keys listing.
