@@ -97,6 +97,7 @@ func convert(e *env, in, out, dtype string, calib bool) error {
 		fmt.Fprintln(e.stderr, meta.Notes)
 	}
 	fmt.Fprintf(e.stderr, "writing %s (%s)\n", out, dtype)
+	e.outputs.add(out)
 	if err := demtfile.WriteFile(out, meta, w, opt, in); err != nil {
 		return err
 	}

@@ -28,8 +28,8 @@ func cmdInfer(e *env, args []string) error {
 	outDir := fs.String("o", "", "output `folder`, created if missing (required)")
 	raw := fs.Bool("raw", false, "write raw logits as out_<task>.npy instead of PNGs")
 	size := fs.String("size", "", "run the image at `HxW` instead of fitting its long side to "+strconv.Itoa(imageio.DefaultLongSide)+" (images only)")
-	device := fs.String("device", deviceAuto, "where to run: `cpu, gpu or auto`")
-	threads := fs.Int("threads", 0, "CPU worker `count` (0 = all cores)")
+	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
+	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	plain := fs.Bool("plain", false, "run the plain plan, without the rewrites (slower; same results within float rounding)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
@@ -125,6 +125,7 @@ func cmdInfer(e *env, args []string) error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return fmt.Errorf("infer: output folder: %w", err)
 	}
+	e.outputs.add(files...)
 	for _, o := range res.Outputs {
 		files, err := writeOutput(*outDir, m.Config, o, *raw, h, w)
 		if err != nil {

@@ -18,8 +18,8 @@ func cmdVerify(e *env, args []string) error {
 			"exits 1 when any is out of tolerance: max|diff| <= 1e-3*max(1,max|ref|), relL2 <= 1e-4.")
 	modelPath := fs.String("model", "", "the model: a .demt `file` or a PyTorch checkpoint (default: the fixture's checkpoint)")
 	fixtureDir := fs.String("fixture", "", "the fixture `folder` (with manifest.json) (required)")
-	device := fs.String("device", deviceAuto, "where to run: cpu, gpu or auto")
-	threads := fs.Int("threads", 0, "CPU worker `count` (0 = all cores)")
+	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
+	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
