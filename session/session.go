@@ -8,7 +8,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 
 	"github.com/demt-web/demt/cpu"
@@ -29,6 +28,20 @@ type Model struct {
 // FromFile returns the model a .demt file holds.
 func FromFile(f *demtfile.File) *Model {
 	return &Model{Config: &f.Meta.Config, Weights: f.Weights, Norm: f.Meta.Normalization}
+}
+
+// Check reports a model the plan builder cannot use: metadata the architecture does not
+// allow (demtfile.Metadata.Validate: sizes, heads, orders, tasks, class names, normalisation)
+// or weights whose names and shapes are not the ones the config implies (model.CheckKeys).
+func (m *Model) Check() error {
+	if m == nil || m.Config == nil || m.Weights == nil {
+		return errors.New("no model")
+	}
+	meta := demtfile.Metadata{Config: *m.Config, Normalization: m.Norm}
+	if err := meta.Validate(); err != nil {
+		return err
+	}
+	return model.CheckKeys(m.Weights, m.Config)
 }
 
 // Options tune a Session.
@@ -84,37 +97,20 @@ func (p *prepared) close() {
 // New checks the model's normalisation and the options and returns a session; plans are
 // built on first use of each input size.
 func New(m *Model, opt Options) (*Session, error) {
-	if m == nil || m.Config == nil || m.Weights == nil {
-		return nil, errors.New("session: no model")
-	}
 	if opt.Threads < 0 || opt.Threads > MaxThreads() {
 		return nil, fmt.Errorf("session: %d threads (want 0..%d: 0 for all cores, at most 4 per core)", opt.Threads, MaxThreads())
 	}
 	if opt.LongSide < 0 || opt.MaxCached < 0 {
 		return nil, fmt.Errorf("session: negative LongSide %d or MaxCached %d", opt.LongSide, opt.MaxCached)
 	}
-	if err := CheckNormalization(m.Norm); err != nil {
-		return nil, fmt.Errorf("session: %w", err)
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("session: model: %w", err)
 	}
 	s := &Session{m: m, opt: opt}
 	for c := range 3 {
 		s.mean[c], s.std[c] = float32(m.Norm.Mean[c]), float32(m.Norm.Std[c])
 	}
 	return s, nil
-}
-
-// CheckNormalization reports a normalisation that would make every input non-finite or
-// meaningless: a mean that is not finite, or a std that is not finite and positive.
-func CheckNormalization(n demtfile.Normalization) error {
-	for c := range 3 {
-		if m := n.Mean[c]; math.IsNaN(m) || math.IsInf(m, 0) {
-			return fmt.Errorf("normalization: mean[%d] = %v is not finite", c, m)
-		}
-		if s := n.Std[c]; !(s > 0) || math.IsInf(s, 0) || float32(s) == 0 {
-			return fmt.Errorf("normalization: std[%d] = %v is not a finite positive number", c, s)
-		}
-	}
-	return nil
 }
 
 // Device names where the session runs: "cpu" or "gpu".
@@ -143,9 +139,17 @@ func (s *Session) Plan(h, w int) (*model.Plan, error) {
 	return p.plan, nil
 }
 
-// BuildPlan is the plan a session runs at h×w (plain or optimized), without an executor
+// BuildPlan checks m (Check) and returns the plan a session runs at h×w (plain or optimized),
+// without an executor
 // (for printing or counting).
 func BuildPlan(m *Model, h, w int, plain bool) (*model.Plan, error) {
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	return buildPlan(m, h, w, plain)
+}
+
+func buildPlan(m *Model, h, w int, plain bool) (*model.Plan, error) {
 	p, err := model.Build(m.Config, m.Weights, h, w)
 	if err != nil {
 		return nil, fmt.Errorf("plan %dx%d: %w", h, w, err)
@@ -168,7 +172,7 @@ func (s *Session) prepare(h, w int) (*prepared, error) {
 			return p, nil
 		}
 	}
-	plan, err := BuildPlan(s.m, h, w, s.opt.Plain)
+	plan, err := buildPlan(s.m, h, w, s.opt.Plain)
 	if err != nil {
 		return nil, err
 	}

@@ -227,7 +227,7 @@ func TestBadNormalizationIsRefused(t *testing.T) {
 	} {
 		bad := *m
 		c.edit(&bad.Norm)
-		if _, err := session.New(&bad, session.Options{}); err == nil || !strings.Contains(err.Error(), "normalization") {
+		if _, err := session.New(&bad, session.Options{}); err == nil || !strings.Contains(err.Error(), "normalization.") {
 			t.Errorf("%s: error %v", c.what, err)
 		}
 	}

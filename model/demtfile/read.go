@@ -288,6 +288,9 @@ func (rd *reader) readLayout() (*layout, error) {
 	if err := l.parseIndex(index, int(nTensors), int(nChunks), HeaderBytes+metaLen+indexLen); err != nil {
 		return nil, err
 	}
+	if err := l.meta.Validate(); err != nil {
+		return nil, &Error{Section: "metadata", Chunk: -1, Err: err}
+	}
 	return l, nil
 }
 

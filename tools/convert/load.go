@@ -66,11 +66,11 @@ func loadModel(e *env, path string) (*session.Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg := f.Meta.Config
-		if err := model.CheckKeys(f.Weights, &cfg); err != nil {
+		m := session.FromFile(f)
+		if err := m.Check(); err != nil {
 			return nil, err
 		}
-		return session.FromFile(f), nil
+		return m, nil
 	}
 	raw, err := readTorch(e, path)
 	if err != nil {
@@ -84,7 +84,11 @@ func loadModel(e *env, path string) (*session.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session.Model{Config: cfg, Weights: w, Norm: demtfile.ImageNetNormalization()}, nil
+	m := &session.Model{Config: cfg, Weights: w, Norm: demtfile.ImageNetNormalization()}
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // readDemt reads a whole .demt file with a progress bar.
