@@ -565,3 +565,15 @@ func grow[T any](s []T, add, limit int) []T {
 	copy(ns, s)
 	return ns
 }
+
+// ExpectedSize reads the header, the metadata and the index from r, as ReadHeader does, and
+// returns the size in bytes of the complete file they describe (to tell a truncated or
+// extended file without reading its chunks). Errors are *Error.
+func ExpectedSize(r io.Reader) (int64, error) {
+	rd := &reader{r: r, table: crc32.MakeTable(crc32.Castagnoli)}
+	l, err := rd.readLayout()
+	if err != nil {
+		return 0, err
+	}
+	return l.fileSize, nil
+}
