@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -183,9 +182,6 @@ func checkWritableFolder(dir string) error {
 				return fmt.Errorf("%s is not a folder", probe)
 			}
 			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return fileErr(err)
 		}
 		up := filepath.Dir(probe)
 		if up == probe {
