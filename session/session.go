@@ -360,3 +360,14 @@ func countNonFinite(v []float32) int {
 	}
 	return n
 }
+
+// RunRGBA runs an 8-bit RGBA [h, w, 4] image (a canvas's ImageData) at the default size
+// (InputSize): ImageRGBA, then Run. The raw outputs are what `demt-convert infer --raw` writes
+// for the same pixels.
+func (s *Session) RunRGBA(rgba []uint8, h, w int) (*Result, error) {
+	in, ih, iw, err := s.ImageRGBA(rgba, h, w, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Run(in, ih, iw)
+}

@@ -275,3 +275,31 @@ func TestImageSizing(t *testing.T) {
 		t.Error("RGBA and RGB of the same pixels normalise differently")
 	}
 }
+
+// TestRunRGBAFitsLikeTheCLI: RunRGBA runs a large image at imageio.FitSize(h, w, LongSide).
+func TestRunRGBAFitsLikeTheCLI(t *testing.T) {
+	_, m := loadFixture(t, "swin-nyud-small")
+	s := newSession(t, m, session.Options{Threads: 2, LongSide: 40})
+	rgba := make([]uint8, 30*100*4)
+	for i := range rgba {
+		rgba[i] = uint8(i * 13)
+	}
+	r, err := s.RunRGBA(rgba, 30, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, w := imageio.FitSize(30, 100, 40)
+	in, ih, iw, err := s.ImageRGBA(rgba, 30, 100, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Run(in, ih, iw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range r.Outputs {
+		if o.Shape.H != h || o.Shape.W != w || fmt.Sprint(o.Data) != fmt.Sprint(want.Outputs[i].Data) {
+			t.Errorf("%s: %s, want the output of the %dx%d fitted input", o.Task, o.Shape, h, w)
+		}
+	}
+}
