@@ -380,3 +380,20 @@ func TestReliabilityProgressLinesWithoutTerminal(t *testing.T) {
 		t.Errorf("got %q", buf.String())
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"1024", 1024, true}, {"512M", 512 << 20, true}, {"1.5G", 3 << 29, true},
+		{"8GiB", 8 << 30, true}, {"2gb", 2 << 30, true}, {"64k", 64 << 10, true},
+		{"", 0, false}, {"-1G", 0, false}, {"lots", 0, false}, {"1e30", 0, false},
+	} {
+		got, err := parseBytes("--max-memory", c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseBytes(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}
