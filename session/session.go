@@ -3,6 +3,12 @@
 // then model.Optimize unless plain) with its executor — the CPU reference or a GPU device —
 // keeps the last few prepared, and checks that every run's input and outputs are finite.
 // The CLI, calibrate and the browser build all run models through it.
+//
+//	s, err := session.New(session.FromFile(f), session.Options{GPU: dev}) // dev nil: the CPU
+//	in, h, w, err := s.Image(rgb, imgH, imgW, 0, 0)                      // fitted to 512, normalised
+//	res, err := s.Run(in, h, w)                                           // res.Outputs: raw logits [h, w, C]
+//
+// or s.RunRGBA(pixels, imgH, imgW) for both steps on a canvas's ImageData.
 package session
 
 import (
@@ -94,8 +100,8 @@ func (p *prepared) close() {
 	}
 }
 
-// New checks the model's normalisation and the options and returns a session; plans are
-// built on first use of each input size.
+// New checks the options and the model (Model.Check) and returns a session; plans are built
+// on first use of each input size.
 func New(m *Model, opt Options) (*Session, error) {
 	if opt.Threads < 0 || opt.Threads > MaxThreads() {
 		return nil, fmt.Errorf("session: %d threads (want 0..%d: 0 for all cores, at most 4 per core)", opt.Threads, MaxThreads())
