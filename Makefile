@@ -4,7 +4,7 @@ BIN      := bin
 FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu demo clean
+.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu bench-peers bench-peers-setup demo clean
 
 all: build
 
@@ -41,6 +41,20 @@ bench:
 
 bench-gpu:
 	$(GO) test -run XXX -bench . -benchtime 1x -timeout 60m ./gpu
+
+# Side by side with ONNX Runtime (onnxruntime-node CPU EP) on HRNet18-S PASCAL at 256², same input,
+# alternating rounds; prints each round and the ratio ORT/project. Skips (exit 0) without onnxruntime.
+PEERS        ?= ../shared/peers
+PEER_MODULES ?= build/peers/node_modules
+bench-peers: build
+	$(GO) run ./tools/peerbench -bin $(BIN)/demt-convert -peers $(PEERS) -node-modules $(PEER_MODULES)
+
+# Installs the peers into build/peers (gitignored); the install script would fetch CUDA binaries
+# from an unreachable host, so it is skipped (the CPU binary ships inside the package).
+bench-peers-setup:
+	mkdir -p build/peers
+	cd build/peers && { test -f package.json || npm init -y >/dev/null; } && \
+		ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0 onnxruntime-web@1.30.0
 
 demo:
 	@echo "demo: not yet — the browser pages (web/) land with the browser issue."

@@ -57,7 +57,7 @@ func BenchmarkKernel(b *testing.B) {
 		}),
 		optest.EpilogueCase("resize/32x32x256-64x64", model.OpResize, optest.Sh(32, 32, 256), optest.Sh(64, 64, 256), func(*model.Op, map[string][]int) {}),
 		{Name: "window_attention/28x28x96", In: []model.Shape{optest.Sh(28, 28, 96)}, Out: optest.Sh(28, 28, 96),
-			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
+			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, QKVWeight: "qkv.w", QKVBias: "qkv.b",
 				Weight: "proj.w", Bias: "proj.b", Table: "table", Heads: 3, Window: 7, ShiftSize: 3},
 			Consts: map[string][]int{"qkv.w": {288, 96}, "qkv.b": {288}, "proj.w": {96, 96}, "proj.b": {96}, "table": {169, 3}}},
 	}

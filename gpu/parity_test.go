@@ -19,7 +19,7 @@ func roundWeightsF16(p *model.Plan) *model.Plan {
 		q.Consts[k] = v
 	}
 	for _, op := range p.Ops {
-		if op.Kind != model.OpLinear && op.Kind != model.OpConv2D && op.Kind != model.OpWindowAttention {
+		if op.Kind != model.OpLinear && op.Kind != model.OpConv2D && op.Kind != model.OpDeformLinear && op.Kind != model.OpWindowAttention {
 			continue
 		}
 		for _, name := range []string{op.Weight, op.QKVWeight} {
@@ -86,7 +86,7 @@ func TestParity(t *testing.T) {
 	d := testDevice(t)
 	for i, c := range optest.Cases() {
 		for _, f16 := range []bool{false, true} {
-			hasWeights := c.Op.Kind == model.OpLinear || c.Op.Kind == model.OpConv2D || c.Op.Kind == model.OpWindowAttention || c.Then != nil
+			hasWeights := c.Op.Kind == model.OpLinear || c.Op.Kind == model.OpConv2D || c.Op.Kind == model.OpDeformLinear || c.Op.Kind == model.OpWindowAttention || c.Then != nil
 			if f16 && !hasWeights {
 				continue
 			}

@@ -209,7 +209,7 @@ func TestDisplay(t *testing.T) {
 		p.Consts[wn] = &model.Const{Name: wn, Shape: []int{task.c, 3}, Data: data}
 		p.Tensors = append(p.Tensors, model.TensorInfo{Name: "out_" + task.name, Shape: optest.Sh(h, w, task.c)})
 		id := len(p.Tensors) - 1
-		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: task.name, Inputs: []int{0}, Output: id, Weight: wn, Residual: model.NoTensor})
+		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: task.name, Inputs: []int{0}, Output: id, Weight: wn})
 		p.Outputs = append(p.Outputs, model.Output{Task: task.name, Tensor: id})
 	}
 	e, err := New(d, p, Options{})

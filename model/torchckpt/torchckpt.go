@@ -1,7 +1,9 @@
-// Package torchckpt reads the state dict of a PyTorch zip checkpoint (torch.save,
-// torch >= 1.6, plain or PyTorch-Lightning) into model.Weights without running any
-// code: its pickle machine only ever builds dicts, tensors and inert placeholders,
-// and refuses known code-execution globals by name.
+// Package torchckpt reads and writes PyTorch zip checkpoints (torch.save, torch >= 1.6).
+// Read takes the state dict of a plain or PyTorch-Lightning checkpoint into model.Weights
+// without running any code: its pickle machine only ever builds dicts, tensors and inert
+// placeholders, and refuses known code-execution globals by name. Write is the other half:
+// it lays out a state dict as torch.save does, with a pickle that torch.load(...,
+// weights_only=True) accepts.
 package torchckpt
 
 import (

@@ -51,7 +51,11 @@ func commands() []command {
 		{"inspect", "show what a checkpoint or .demt file holds, or the plan of its forward pass", cmdInspect},
 		{"convert", "convert a PyTorch checkpoint to a .demt file", cmdConvert},
 		{"infer", "run the model on an image or a normalised .npy array", cmdInfer},
-		{"verify", "compare a model's forward pass with an official fixture", cmdVerify},
+		{"verify", "compare a model's forward pass (or the metrics) with an official fixture", cmdVerify},
+		{"export", "write a model's weights as a PyTorch state dict (.pth)", cmdExport},
+		{"bench", "time the forward pass: median/min/max seconds, GMAC/s, peak memory", cmdBench},
+		{"synth", "render synthetic indoor scenes with exact labels for every task", cmdSynth},
+		{"eval", "accumulate the official metrics of a model over a dataset split", cmdEval},
 	}
 }
 

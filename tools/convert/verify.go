@@ -15,7 +15,10 @@ func cmdVerify(e *env, args []string) error {
 	fs := newFlagSet("verify", "verify --fixture DIR [--model M] [--device cpu|gpu|auto] [--threads N]",
 		"Runs the model on a fixture's input.npy and compares every array the fixture's manifest\n"+
 			"lists (outputs and intermediates) with the reference. Prints one line per array and\n"+
-			"exits 1 when any is out of tolerance: max|diff| <= 1e-3*max(1,max|ref|), relL2 <= 1e-4.")
+			"exits 1 when any is out of tolerance: max|diff| <= 1e-3*max(1,max|ref|), relL2 <= 1e-4.\n"+
+			"A metric fixture folder (expected.json with \"kind\": \"metrics\") needs no model: every\n"+
+			"official metric is recomputed from its pred_/label_ arrays (values to relative 1e-5,\n"+
+			"counts exactly).")
 	modelPath := fs.String("model", "", "the model: a .demt `file` or a PyTorch checkpoint (default: the fixture's checkpoint)")
 	fixtureDir := fs.String("fixture", "", "the fixture `folder` (with manifest.json) (required)")
 	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
@@ -35,6 +38,12 @@ func cmdVerify(e *env, args []string) error {
 	}
 	if err := checkDevice(*device); err != nil {
 		return err
+	}
+	if verify.IsMetricFixture(*fixtureDir) {
+		if *modelPath != "" {
+			return usagef("verify: %s is a metric fixture: it takes no --model", *fixtureDir)
+		}
+		return verifyMetrics(e, *fixtureDir)
 	}
 	fx, err := fixture.LoadModel(*fixtureDir)
 	if errors.Is(err, os.ErrNotExist) {
