@@ -63,6 +63,10 @@ type Options struct {
 	KeepAll bool
 	// LongSide is the long side images are fitted to by Image (0 = imageio.DefaultLongSide).
 	LongSide int
+	// MaxMemory bounds the activation memory of a run (ActivationBytes), checked when a size is
+	// prepared, before its executor allocates anything: 0 means the memory available
+	// (AvailableMemory) on the CPU and no limit on a GPU; a negative value means no limit.
+	MaxMemory int64
 	// MaxCached is how many input sizes stay prepared (0 = 2); the least recently used
 	// size is released first.
 	MaxCached int
@@ -185,6 +189,9 @@ func (s *Session) prepare(h, w int) (*prepared, error) {
 	limit := s.opt.MaxCached
 	if limit == 0 {
 		limit = 2
+	}
+	if err := s.checkMemory(plan); err != nil {
+		return nil, err
 	}
 	for len(s.cache) >= limit { // release before allocating the new size
 		s.cache[0].close()
@@ -321,6 +328,9 @@ func (s *Session) Run(input []float32, h, w int) (*Result, error) {
 // whereNonFinite runs plan on the CPU, checking each op's output as soon as it is computed
 // (before its buffer is reused), and describes the first op whose output is not finite.
 func (s *Session) whereNonFinite(plan *model.Plan, input []float32) string {
+	if need, err := ActivationBytes(plan, false); err != nil || need > AvailableMemory() && AvailableMemory() > 0 {
+		return "" // not cheap: a second executor would not fit
+	}
 	first := -1
 	var ex *cpu.Executor
 	check := func(done, total int) {

@@ -303,3 +303,35 @@ func TestRunRGBAFitsLikeTheCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryChecked: a size whose activation memory exceeds Options.MaxMemory is refused when
+// it is prepared, before any executor allocates, with a message that says how much it needs
+// and what to do; the estimate is the one the executors plan.
+func TestMemoryChecked(t *testing.T) {
+	_, m := loadFixture(t, "swin-nyud-small")
+	s := newSession(t, m, session.Options{Threads: 1, MaxMemory: 64 << 20})
+	// 3000×4000 (a 12 MP photo at its own size) needs far more than 64 MiB.
+	_, err := s.Plan(3000, 4000)
+	if err == nil || !strings.Contains(err.Error(), "a run at 3000x4000 needs about") || !strings.Contains(err.Error(), "--max-memory") {
+		t.Fatalf("error %v", err)
+	}
+	p, err := s.Plan(32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := session.ActivationBytes(p, false)
+	if err != nil || need <= 0 || need > 64<<20 {
+		t.Fatalf("32x32 needs %d bytes (%v)", need, err)
+	}
+	all, _ := session.ActivationBytes(p, true)
+	if all <= need {
+		t.Errorf("keeping every tensor needs %d bytes, no more than the %d of a plain run", all, need)
+	}
+	if session.AvailableMemory() <= 0 {
+		t.Error("no available memory read from /proc/meminfo")
+	}
+	unlimited := newSession(t, m, session.Options{Threads: 1, MaxMemory: -1})
+	if _, err := unlimited.Plan(16, 16); err != nil {
+		t.Fatal(err)
+	}
+}

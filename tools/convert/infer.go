@@ -15,7 +15,7 @@ import (
 )
 
 func cmdInfer(e *env, args []string) error {
-	fs := newFlagSet("infer", "infer --model M (IMAGE | --npy FILE) -o OUTDIR [--raw] [--size HxW] [--device cpu|gpu|auto] [--threads N] [--plain]",
+	fs := newFlagSet("infer", "infer --model M (IMAGE | --npy FILE) -o OUTDIR [--raw] [--size HxW] [--device cpu|gpu|auto] [--threads N] [--plain] [--max-memory SIZE]",
 		"Runs the model on a PNG/JPEG image or an already normalised float32 (1,3,H,W) .npy array.\n"+
 			"An image whose long side exceeds "+strconv.Itoa(imageio.DefaultLongSide)+" pixels is scaled down to that long side\n"+
 			"first (aspect kept; sides at least 16); --size HxW runs at exactly that size instead.\n"+
@@ -30,6 +30,7 @@ func cmdInfer(e *env, args []string) error {
 	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
 	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	plain := fs.Bool("plain", false, "run the plain plan, without the rewrites (slower; same results within float rounding)")
+	maxMem := fs.String("max-memory", "0", "refuse a run whose activation memory exceeds `SIZE` (e.g. 2G; 0 = the memory available, -1 = no limit)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -48,6 +49,12 @@ func cmdInfer(e *env, args []string) error {
 	}
 	if err := checkThreads("infer", *threads); err != nil {
 		return err
+	}
+	maxBytes := int64(-1)
+	if *maxMem != "-1" {
+		if maxBytes, err = parseBytes("--max-memory", *maxMem); err != nil {
+			return err
+		}
 	}
 	var nh, nw int
 	if *size != "" {
@@ -100,14 +107,24 @@ func cmdInfer(e *env, args []string) error {
 		}
 	}
 	bar := newProgress(e.stderr, "running")
-	s, closeSession, err := newSession(e, m, *device, session.Options{Threads: *threads, Plain: *plain, Progress: bar.ops})
+	s, closeSession, err := newSession(e, m, *device, session.Options{Threads: *threads, Plain: *plain, MaxMemory: maxBytes, Progress: bar.ops})
 	if err != nil {
 		return fmt.Errorf("infer: %w", err)
 	}
 	defer closeSession()
 	ih, iw := h, w
 	if rgb != nil {
-		if input, ih, iw, err = s.Image(rgb, h, w, nh, nw); err != nil {
+		if ih, iw = nh, nw; nh == 0 {
+			ih, iw = s.InputSize(h, w)
+		}
+	}
+	// Prepare the plan first: its memory is checked before the input is resized or anything
+	// large is allocated.
+	if _, err := s.Plan(ih, iw); err != nil {
+		return fmt.Errorf("infer %s: %w", inName, err)
+	}
+	if rgb != nil {
+		if input, ih, iw, err = s.Image(rgb, h, w, ih, iw); err != nil {
 			return fmt.Errorf("infer %s: %w", inName, err)
 		}
 		rgb = nil

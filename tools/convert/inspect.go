@@ -21,7 +21,8 @@ func cmdInspect(e *env, args []string) error {
 			"and index are shown; the file is checked to be complete (all chunks read and checksummed,\n"+
 			"or with --fast only its size). With --plan, prints the forward\n"+
 			"pass at --size (the optimized plan infer runs; --plain for the unrewritten one), one line\n"+
-			"per op, ending with 'total MACs: N'.")
+			"per op, then 'total MACs: N' and the activation memory of a run (what infer checks against\n"+
+			"--max-memory).")
 	keys := fs.Bool("keys", false, "list every tensor with its shape and dtype")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	plan := fs.Bool("plan", false, "print the plan of the forward pass instead")
@@ -74,6 +75,11 @@ func inspectPlan(e *env, path string, h, w int, plain bool) error {
 		return err
 	}
 	p.Print(e.stdout)
+	bytes, err := session.ActivationBytes(p, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "activation memory: %d bytes (%s), the estimate infer checks before running\n", bytes, session.FormatBytes(bytes))
 	return nil
 }
 

@@ -271,7 +271,7 @@ func TestInspect(t *testing.T) {
 
 	plan := mustRun(t, "inspect", "--plan", "--size", "64x48", demt)
 	lines := strings.Split(strings.TrimSpace(plan), "\n")
-	if len(lines) < 10 || !strings.HasPrefix(lines[0], "#0 ") || !strings.HasPrefix(lines[len(lines)-1], "total MACs: ") {
+	if len(lines) < 10 || !strings.HasPrefix(lines[0], "#0 ") || !strings.HasPrefix(lines[len(lines)-2], "total MACs: ") || !strings.HasPrefix(lines[len(lines)-1], "activation memory: ") {
 		t.Errorf("inspect --plan:\n%s", plan)
 	}
 	if !strings.Contains(plan, "out=[64,48,40]") {

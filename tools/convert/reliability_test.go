@@ -397,3 +397,30 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 }
+
+// Case 1: a run that would not fit is refused before anything large is allocated, with one line
+// saying how much it needs and what to do.
+func TestReliabilityMemoryChecked(t *testing.T) {
+	img := filepath.Join(fixtureDir(t, "swin-nyud-small"), "input.png")
+	out := filepath.Join(t.TempDir(), "out")
+	m := smallDemt(t)
+	code, _, stderr := runCmd(t, "infer", "--model", m, img, "-o", out, "--size", "3000x4000", "--max-memory", "256M", "--device", "cpu")
+	if code != 1 || !strings.Contains(stderr, "a run at 3000x4000 needs about") || !strings.Contains(stderr, "than the limit (256.0 MiB)") ||
+		!strings.Contains(stderr, "--size") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	checkOneLineError(t, stderr)
+	// The default limit is the memory available: 16384² of this model needs far more than any machine has.
+	code, _, stderr = runCmd(t, "infer", "--model", m, img, "-o", out, "--size", "16384x16384", "--device", "cpu")
+	if code != 1 || !strings.Contains(stderr, "than the memory available") {
+		t.Errorf("16384x16384: exit %d, stderr:\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "infer", "--model", m, img, "-o", out, "--max-memory", "lots"); code != 2 || !strings.Contains(stderr, "--max-memory") {
+		t.Errorf("--max-memory lots: exit %d, stderr:\n%s", code, stderr)
+	}
+	mustRun(t, "infer", "--model", m, img, "-o", out, "--max-memory", "-1", "--device", "cpu")
+	plan := mustRun(t, "inspect", "--plan", "--size", "3000x4000", m)
+	if !strings.Contains(plan, "activation memory: ") {
+		t.Errorf("inspect --plan shows no activation memory")
+	}
+}
