@@ -138,6 +138,24 @@ func (e *Executor) epilogue(op *model.Op, cout int) (epilogue, error) {
 	return ep, nil
 }
 
+// prepareLinear prepares the Linear (weight, bias and epilogue) of op from x (of shape s) to y.
+func (e *Executor) prepareLinear(op *model.Op, x []float32, s model.Shape, y []float32, out model.Shape) (*linear, error) {
+	w, err := e.constData(op.Weight, out.C*s.C)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := e.epilogue(op, out.C)
+	if err != nil {
+		return nil, err
+	}
+	l := &linear{x: x, y: y, w: newWeightMatrix(w, out.C, s.C), bias: ep.bias, n: s.H * s.W, k: s.C, m: out.C, ep: ep}
+	l.ep.bias = nil
+	for i := 0; i < e.pool.n; i++ {
+		l.scratch = append(l.scratch, newGemmScratch(s.C))
+	}
+	return l, nil
+}
+
 func (e *Executor) prepare(op *model.Op) (kernel, error) {
 	p := e.plan
 	out := p.Tensors[op.Output].Shape
@@ -147,21 +165,7 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 	threads := e.pool.n
 	switch op.Kind {
 	case model.OpLinear:
-		s := ins(0)
-		w, err := e.constData(op.Weight, out.C*s.C)
-		if err != nil {
-			return nil, err
-		}
-		ep, err := e.epilogue(op, out.C)
-		if err != nil {
-			return nil, err
-		}
-		l := &linear{x: in(0), y: y, w: newWeightMatrix(w, out.C, s.C), bias: ep.bias, n: s.H * s.W, k: s.C, m: out.C, ep: ep}
-		l.ep.bias = nil
-		for i := 0; i < threads; i++ {
-			l.scratch = append(l.scratch, newGemmScratch(s.C))
-		}
-		return l, nil
+		return e.prepareLinear(op, in(0), ins(0), y, out)
 	case model.OpConv2D:
 		s := ins(0)
 		cing := s.C / op.Groups
@@ -280,20 +284,13 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		return wa, nil
 	case model.OpDeformLinear:
 		s := ins(0)
-		w, err := e.constData(op.Weight, out.C*s.C)
+		l, err := e.prepareLinear(op, nil, s, y, out)
 		if err != nil {
 			return nil, err
 		}
-		ep, err := e.epilogue(op, out.C)
-		if err != nil {
-			return nil, err
-		}
-		d := &deformLinear{x: in(0), off: in(1), y: y, h: s.H, w: s.W, c: s.C, m: out.C,
-			wm: newWeightMatrix(w, out.C, s.C), bias: ep.bias, ep: ep}
-		d.ep.bias = nil
+		d := &deformLinear{lin: l, x: in(0), off: in(1), h: s.H, w: s.W, c: s.C}
 		for i := 0; i < threads; i++ {
 			d.sampled = append(d.sampled, make([]float32, deformLinearBlock*s.C))
-			d.scratch = append(d.scratch, newGemmScratch(s.C))
 		}
 		return d, nil
 	case model.OpBatchNorm:

@@ -35,7 +35,7 @@ func (r *WeightRefresher) Refresh() {
 		case *linear:
 			k.w.repack(e.plan.Consts[op.Weight].Data)
 		case *deformLinear:
-			k.wm.repack(e.plan.Consts[op.Weight].Data)
+			k.lin.w.repack(e.plan.Consts[op.Weight].Data)
 		case *batchNorm:
 			g, v := e.plan.Consts[op.Weight].Data, e.plan.Consts[op.Var].Data
 			for c := range k.scale {

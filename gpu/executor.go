@@ -104,8 +104,18 @@ func New(d *Device, p *model.Plan, opt Options) (*Executor, error) {
 // tensor at its slot's buffer.
 func (e *Executor) allocate(mem *model.MemoryPlan) error {
 	p := e.plan
+	first := make([]int, len(mem.SlotElems)) // the largest tensor of each slot, for labels and errors
+	for i := range first {
+		first[i] = -1
+	}
+	for id, s := range mem.Slot {
+		if s != model.NoSlot && (first[s] < 0 || p.Tensors[id].Shape.Numel() > p.Tensors[first[s]].Shape.Numel()) {
+			first[s] = id
+		}
+	}
 	for s, n := range mem.SlotElems {
-		b, err := e.d.getBuffer(fmt.Sprintf("slot %d", s), poolSize(uint64(n)*4))
+		t := p.Tensors[first[s]]
+		b, err := e.d.getBuffer(fmt.Sprintf("tensor %s %s", t.Name, t.Shape), poolSize(uint64(n)*4))
 		if err != nil {
 			return err
 		}

@@ -70,7 +70,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
     let n = p.oh * p.ow;
-    let m = coutg;
-    let kd = kp;
+    let m = p.oc / p.groups; // coutg and kp again, from the uniform Params: the loop bounds
+    let kd = p.kh * p.kw * (p.ic / p.groups); // must be uniform for workgroupBarrier
 //#include gemm_main
 }

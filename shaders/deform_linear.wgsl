@@ -19,39 +19,14 @@ struct Params {
 @group(0) @binding(7) var<storage, read> off: array<f32>;
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;
 
-fn at(iy: i32, ix: i32, ch: u32) -> f32 {
-    if (iy < 0 || ix < 0 || iy >= i32(p.n / p.width) || ix >= i32(p.width)) {
-        return 0.0;
-    }
-    return x[(u32(iy) * p.width + u32(ix)) * p.k + ch];
-}
+//#include bilinear_tv
 
 // load_a is deform_sample.wgsl's value of channel ch at pixel r.
 fn load_a(r: u32, ch: u32) -> f32 {
-    let px = f32(r % p.width) + off[r * 2u * p.k + 2u * ch + 1u];
-    let py = f32(r / p.width) + off[r * 2u * p.k + 2u * ch];
-    if (py <= -1.0 || f32(p.n / p.width) <= py || px <= -1.0 || f32(p.width) <= px) {
-        return 0.0;
-    }
-    let fy = floor(py);
-    let fx = floor(px);
-    let y0 = i32(fy);
-    let x0 = i32(fx);
-    let ly = py - fy;
-    let lx = px - fx;
-    let hy = 1.0 - ly;
-    let hx = 1.0 - lx;
-    return hy * hx * at(y0, x0, ch) + hy * lx * at(y0, x0 + 1, ch) + ly * hx * at(y0 + 1, x0, ch) +
-        ly * lx * at(y0 + 1, x0 + 1, ch);
+    return sample_tv(r, ch, p.n / p.width, p.width, p.k);
 }
 
-fn load_b(c: u32, q: u32) -> f32 {
-    return load_w(c * p.k + q);
-}
-
-fn store(r: u32, c: u32, v: f32) {
-    y[r * p.m + c] = epilogue(v, r * p.m + c, c);
-}
+//#include linear_out
 
 //#include gemm_tile
 

@@ -22,13 +22,7 @@ fn load_a(r: u32, q: u32) -> f32 {
     return x[r * p.k + q];
 }
 
-fn load_b(c: u32, q: u32) -> f32 {
-    return load_w(c * p.k + q);
-}
-
-fn store(r: u32, c: u32, v: f32) {
-    y[r * p.m + c] = epilogue(v, r * p.m + c, c);
-}
+//#include linear_out
 
 //#include gemm_tile
 
