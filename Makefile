@@ -37,12 +37,14 @@ unit-noasm:
 # Short fuzzing runs of the readers of untrusted bytes (seed corpora in testdata/fuzz).
 # Counted runs, not timed ones: Go 1.26 can fail a timed run with "context deadline exceeded".
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzRead -fuzztime $(FUZZTIME) ./model/torchckpt
-	$(GO) test -run XXX -fuzz FuzzRead -fuzztime $(FUZZTIME) ./model/demtfile
+	$(GO) test -run XXX -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./model/torchckpt
+	$(GO) test -run XXX -fuzz '^FuzzPickle$$' -fuzztime $(FUZZTIME) ./model/torchckpt
+	$(GO) test -run XXX -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./model/demtfile
+	$(GO) test -run XXX -fuzz '^FuzzReadBuild$$' -fuzztime $(FUZZTIME) ./model/demtfile
 
 # The packages the browser build uses must compile for GOOS=js.
 wasm-check:
-	GOOS=js GOARCH=wasm $(GO) build ./model/... ./gpu/... ./shaders/... ./wasm/...
+	GOOS=js GOARCH=wasm $(GO) build ./model/... ./gpu/... ./shaders/... ./session/... ./wasm/...
 
 # Full-size CPU benchmarks (minutes): HRNet18-S PASCAL and Swin-T NYUD at 256² and 512².
 bench:

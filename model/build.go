@@ -7,7 +7,7 @@ import (
 )
 
 // MinInputSize is the smallest input side the plan accepts.
-const MinInputSize = 32
+const MinInputSize = 16
 
 const normEps = 1e-5
 

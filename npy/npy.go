@@ -268,19 +268,26 @@ func WriteFloat32(w io.Writer, shape []int, data []float32) error {
 
 // WriteFloat32File writes a float32 .npy file atomically (temp file + rename).
 func WriteFloat32File(path string, shape []int, data []float32) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".npy-*")
+	tmp, err := os.CreateTemp(dirOf(path), "."+path[strings.LastIndexByte(path, '/')+1:]+".tmp-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := WriteFloat32(tmp, shape, data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 func dirOf(path string) string {

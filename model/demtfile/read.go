@@ -288,6 +288,9 @@ func (rd *reader) readLayout() (*layout, error) {
 	if err := l.parseIndex(index, int(nTensors), int(nChunks), HeaderBytes+metaLen+indexLen); err != nil {
 		return nil, err
 	}
+	if err := l.meta.Validate(); err != nil {
+		return nil, &Error{Section: "metadata", Chunk: -1, Err: err}
+	}
 	return l, nil
 }
 
@@ -561,4 +564,16 @@ func grow[T any](s []T, add, limit int) []T {
 	ns := make([]T, need, c)
 	copy(ns, s)
 	return ns
+}
+
+// ExpectedSize reads the header, the metadata and the index from r, as ReadHeader does, and
+// returns the size in bytes of the complete file they describe (to tell a truncated or
+// extended file without reading its chunks). Errors are *Error.
+func ExpectedSize(r io.Reader) (int64, error) {
+	rd := &reader{r: r, table: crc32.MakeTable(crc32.Castagnoli)}
+	l, err := rd.readLayout()
+	if err != nil {
+		return 0, err
+	}
+	return l.fileSize, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/gpu"
 	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/session"
 )
 
 func cmdBench(e *env, args []string) error {
@@ -28,10 +29,10 @@ func cmdBench(e *env, args []string) error {
 	modelPath := fs.String("model", "", "the model: a .demt `file` or a PyTorch checkpoint (required)")
 	size := fs.String("size", "256x256", "input size `HxW` (N means NxN)")
 	npyPath := fs.String("npy", "", "time on this normalised float32 (1,3,H,W) .npy `file` (sets the size)")
-	device := fs.String("device", deviceCPU, "where to run: cpu, gpu or auto")
+	device := fs.String("device", deviceCPU, "where to run (`name`: cpu, gpu or auto)")
 	reps := fs.Int("reps", 5, "timed forward passes (`N`)")
 	warmup := fs.Int("warmup", 1, "untimed forward passes first (`N`)")
-	threads := fs.Int("threads", 0, "CPU worker `threads` (0 = all cores)")
+	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	plain := fs.Bool("plain", false, "time the plain plan, without the rewrites")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	pos, err := parseFlags(e, fs, args)
@@ -47,8 +48,9 @@ func cmdBench(e *env, args []string) error {
 		return usagef("bench: --reps must be ≥ 1")
 	case *warmup < 0:
 		return usagef("bench: --warmup must be ≥ 0")
-	case *threads < 0:
-		return usagef("bench: --threads must be ≥ 0")
+	}
+	if err := checkThreads("bench", *threads); err != nil {
+		return err
 	}
 	if err := checkDevice(*device); err != nil {
 		return err
@@ -142,21 +144,23 @@ func openBench(e *env, path string, h, w int, device string, threads int, plain 
 	if err != nil {
 		return nil, fmt.Errorf("bench: model %s: %w", path, err)
 	}
-	p, err := buildPlan(m, h, w, plain)
+	p, err := session.BuildPlan(m, h, w, plain)
 	if err != nil {
 		return nil, fmt.Errorf("bench %s: %w", path, err)
 	}
-	be, note, err := openBackend(device)
+	// The executors are timed directly (not through a session, whose runs also copy and check
+	// the outputs).
+	dev, note, err := openDevice(device)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	if note != "" {
 		fmt.Fprintln(e.stderr, note)
 	}
-	if be.gpu != nil {
-		ex, err := gpu.New(be.gpu, p, gpu.Options{})
+	if dev != nil {
+		ex, err := gpu.New(dev, p, gpu.Options{})
 		if err != nil {
-			be.close()
+			dev.Close()
 			return nil, fmt.Errorf("bench %s: %w", path, err)
 		}
 		run := func(in []float32) error {
@@ -165,8 +169,8 @@ func openBench(e *env, path string, h, w int, device string, threads int, plain 
 			}
 			return ex.Wait()
 		}
-		return &benchTarget{plan: p, device: deviceGPU, adapter: be.gpu.Info(), run: run,
-			close: func() { ex.Close(); be.close() }}, nil
+		return &benchTarget{plan: p, device: deviceGPU, adapter: dev.Info(), run: run,
+			close: func() { ex.Close(); dev.Close() }}, nil
 	}
 	ex, err := cpu.New(p, cpu.Options{Threads: threads})
 	if err != nil {

@@ -6,9 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/demt-web/demt/cpu"
-	"github.com/demt-web/demt/gpu"
-	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/session"
 	"github.com/demt-web/demt/train/dataset"
 	"github.com/demt-web/demt/train/evaluate"
 )
@@ -28,8 +26,8 @@ func cmdEval(e *env, args []string) error {
 	size := fs.String("size", "", "run the model at `HxW` (outputs resized back to the label size)")
 	limit := fs.Int("limit", 0, "evaluate only the first `N` samples of the split (0 = all)")
 	edgeTol := fs.Float64("edge-tolerance", 0, "boundary maxDist as a `fraction` of the diagonal (0 = the dataset's: PASCAL 0.0075, else 0.011)")
-	device := fs.String("device", deviceAuto, "where to run: cpu, gpu or auto")
-	threads := fs.Int("threads", 0, "CPU worker `threads` (0 = all cores)")
+	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
+	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -43,8 +41,6 @@ func cmdEval(e *env, args []string) error {
 		return usagef("eval: --data DIR is required")
 	case *limit < 0:
 		return usagef("eval: --limit must be ≥ 0")
-	case *threads < 0:
-		return usagef("eval: --threads must be ≥ 0")
 	case *edgeTol < 0 || *edgeTol >= 1:
 		return usagef("eval: --edge-tolerance must be in [0, 1)")
 	}
@@ -58,6 +54,9 @@ func cmdEval(e *env, args []string) error {
 		if opt.SizeH, opt.SizeW, err = parseSize(*size); err != nil {
 			return err
 		}
+	}
+	if err := checkThreads("eval", *threads); err != nil {
+		return err
 	}
 	if err := checkDevice(*device); err != nil {
 		return err
@@ -77,22 +76,29 @@ func cmdEval(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("eval: model %s: %w", *modelPath, err)
 	}
-	for _, t := range m.config.Head.Tasks {
+	for _, t := range m.Config.Head.Tasks {
 		opt.Tasks = append(opt.Tasks, evaluate.Task{Name: t.Name, Channels: t.Channels})
 	}
-	be, devNote, err := openBackend(*device)
+	bar := newProgress(e.stderr, "evaluating")
+	s, closeSession, err := newSession(e, m, *device, session.Options{Threads: *threads, MaxCached: 1})
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	defer be.close()
-	if devNote != "" {
-		fmt.Fprintln(e.stderr, devNote)
-	}
-	bar := newProgress(e.stderr, "evaluating")
+	defer closeSession()
 	opt.Progress = func(done, total int) { bar.set(int64(done), int64(total)) }
-	runner := &evalRunner{m: m, be: be, threads: *threads}
-	res, err := evaluate.Run(r, ids, runner.forward, opt)
-	runner.close()
+	// One session: a split of equal-sized images prepares the plan and weights once.
+	forward := func(img []float32, h, w int) (map[string][]float32, error) {
+		res, err := s.Run(img, h, w)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Device(), err)
+		}
+		out := map[string][]float32{}
+		for _, o := range res.Outputs {
+			out[o.Task] = o.Data
+		}
+		return out, nil
+	}
+	res, err := evaluate.Run(r, ids, forward, opt)
 	bar.finish()
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
@@ -119,67 +125,4 @@ func cmdEval(e *env, args []string) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// evalRunner is the one place eval runs the model: the plan of the current input size
-// (with the rewrites) on one executor of the backend, kept while the size stays the same, so
-// a split of equal-sized images prepares the weights once.
-type evalRunner struct {
-	m       *loadedModel
-	be      *backend
-	threads int
-	size    [2]int
-	plan    *model.Plan
-	cpu     *cpu.Executor
-	gpu     *gpu.Executor
-}
-
-// forward runs one normalised image and returns every task's output, channels-last.
-func (r *evalRunner) forward(img []float32, h, w int) (map[string][]float32, error) {
-	if r.plan == nil || r.size != [2]int{h, w} {
-		r.close()
-		p, err := buildPlan(r.m, h, w, false)
-		if err != nil {
-			return nil, err
-		}
-		if r.be.gpu != nil {
-			r.gpu, err = gpu.New(r.be.gpu, p, gpu.Options{})
-		} else {
-			r.cpu, err = cpu.New(p, cpu.Options{Threads: r.threads})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.be.name, err)
-		}
-		r.plan, r.size = p, [2]int{h, w}
-	}
-	read := func(id int) ([]float32, error) { return r.cpu.Tensor(id), nil }
-	var err error
-	if r.gpu != nil {
-		err, read = r.gpu.Run(img), r.gpu.Read
-	} else {
-		err = r.cpu.Run(img)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.be.name, err)
-	}
-	out := map[string][]float32{}
-	for _, o := range r.plan.Outputs {
-		d, err := read(o.Tensor)
-		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", o.Task, err)
-		}
-		out[o.Task] = append([]float32(nil), d...)
-	}
-	return out, nil
-}
-
-// close releases the executor, if any.
-func (r *evalRunner) close() {
-	if r.cpu != nil {
-		r.cpu.Close()
-	}
-	if r.gpu != nil {
-		r.gpu.Close()
-	}
-	r.cpu, r.gpu, r.plan = nil, nil, nil
 }

@@ -234,8 +234,8 @@ func TestEvalBadInputs(t *testing.T) {
 		{[]string{"eval", "--model", m, "--data", nyud, "--pad", "x"}, 2, "--pad"},
 		{[]string{"eval", "--model", m, "--data", t.TempDir()}, 1, "not a known layout"},
 		{[]string{"eval", "--model", m, "--data", pascal, "--split", "test"}, 1, "split test"},
-		// PASCAL image 1 is 30 pixels high: below the model's minimum without --pad.
-		{[]string{"eval", "--model", m, "--data", pascal, "--device", "cpu"}, 1, "minimum"},
+		// A --size below the model's 16-pixel minimum.
+		{[]string{"eval", "--model", m, "--data", pascal, "--size", "15x20", "--device", "cpu"}, 1, "minimum"},
 		// A PASCAL model (21 classes) on NYUD data (40 classes).
 		{[]string{"eval", "--model", m, "--data", nyud, "--pad", "32x48", "--device", "cpu"}, 1, "21 classes"},
 	}

@@ -36,7 +36,7 @@ func cmdExport(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("export: model %s: %w", *modelPath, err)
 	}
-	sd, err := model.StateDict(m.config, m.weights)
+	sd, err := model.StateDict(m.Config, m.Weights)
 	if err != nil {
 		return fmt.Errorf("export %s: %w", *modelPath, err)
 	}
@@ -55,6 +55,6 @@ func cmdExport(e *env, args []string) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %s, %d keys (%d int64 buffers), %d float elements, %d bytes\n",
-		*out, describeBackbone(&m.config.Backbone), len(sd.Tensors), buffers, sd.NumParams(), st.Size())
+		*out, describeBackbone(&m.Config.Backbone), len(sd.Tensors), buffers, sd.NumParams(), st.Size())
 	return nil
 }
