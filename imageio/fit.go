@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/demt-web/demt/colormap"
 	"github.com/demt-web/demt/model"
 )
 
@@ -82,7 +83,7 @@ func ColorizeAt(task string, channels int, hwc []float32, h, w, nh, nw int) []ui
 	if c <= 0 || len(hwc) < h*w*c {
 		return make([]uint8, nh*nw*4)
 	}
-	if c == 1 || renderingOf(task, c) == renderDepth || renderingOf(task, c) == renderMinMax {
+	if r := colormap.RenderingOf(task, c); c == 1 || r == colormap.RenderDepth || r == colormap.RenderMinMax {
 		// These normalise over the whole image; with one channel the resized map is no
 		// larger than the RGBA result.
 		return Colorize(task, c, ResizeHWC(hwc, h, w, c, nh, nw), nh, nw)
