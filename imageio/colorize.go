@@ -1,14 +1,14 @@
 package imageio
 
 import (
-	"bufio"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/demt-web/demt/internal/atomicfile"
 
 	"github.com/demt-web/demt/colormap"
 )
@@ -153,29 +153,10 @@ func WritePNG(path string, rgba []uint8, h, w int) error {
 		return fmt.Errorf("write %s: %d bytes for a %dx%d RGBA image", path, len(rgba), h, w)
 	}
 	img := &image.NRGBA{Pix: rgba, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	bw := bufio.NewWriter(tmp)
-	if err := png.Encode(bw, img); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if err := png.Encode(w, img); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	})
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/demt-web/demt/internal/atomicfile"
+
 	"github.com/demt-web/demt/f16"
 )
 
@@ -268,32 +270,10 @@ func WriteFloat32(w io.Writer, shape []int, data []float32) error {
 
 // WriteFloat32File writes a float32 .npy file atomically (temp file + rename).
 func WriteFloat32File(path string, shape []int, data []float32) error {
-	tmp, err := os.CreateTemp(dirOf(path), "."+path[strings.LastIndexByte(path, '/')+1:]+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := WriteFloat32(tmp, shape, data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func dirOf(path string) string {
-	i := strings.LastIndexByte(path, '/')
-	if i < 0 {
-		return "."
-	}
-	return path[:i+1]
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if err := WriteFloat32(w, shape, data); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	})
 }

@@ -2,18 +2,18 @@ package torchckpt
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/demt-web/demt/internal/atomicfile"
 
 	"github.com/demt-web/demt/model"
 )
@@ -39,72 +39,9 @@ const maxPickleInt = math.MaxInt32
 // zip's top folder is named after path, as torch.save names it. It refuses to write to path
 // when path is, or is the same file as, one of the protected paths (the inputs).
 func WriteFile(path string, w *model.Weights, protect ...string) error {
-	if err := refuseProtected(path, protect); err != nil {
-		return err
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	err := atomicfile.Write(path, func(bw io.Writer) error { return Write(bw, ArchiveName(path), w) }, protect...)
 	if err != nil {
 		return fmt.Errorf("torchckpt: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Write(bw, ArchiveName(path), w); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("torchckpt: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("torchckpt: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("torchckpt: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("torchckpt: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("torchckpt: %w", err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil { // make the rename durable where the OS allows
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// refuseProtected returns an error if path names, or is the same file as, a protected path.
-func refuseProtected(path string, protect []string) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("torchckpt: %w", err)
-	}
-	dst, dstErr := os.Stat(path)
-	for _, p := range protect {
-		pabs, err := filepath.Abs(p)
-		if err != nil {
-			return fmt.Errorf("torchckpt: %w", err)
-		}
-		same := pabs == abs
-		if !same && dstErr == nil {
-			if src, err := os.Stat(p); err == nil && os.SameFile(src, dst) {
-				same = true
-			}
-		}
-		if same {
-			return fmt.Errorf("torchckpt: refusing to overwrite the input %s with the output %s", p, path)
-		}
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/demt-web/demt/internal/atomicfile"
+
 	"github.com/demt-web/demt/imageio"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/npy"
@@ -249,25 +251,7 @@ func writeOutput(dir string, cfg *model.Config, o session.Output, raw bool, h, w
 
 // writeFileAtomic writes b to path (mode 0644) through a temporary file in the same folder.
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, fileErr(err))
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, fileErr(err))
-	}
-	return nil
+	return fileErr(atomicfile.WriteBytes(path, b))
 }
 
 // readInputNPY reads a normalised float32 (1,3,H,W) array as channels-last [H, W, 3].

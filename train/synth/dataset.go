@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/demt-web/demt/internal/atomicfile"
+
 	"github.com/demt-web/demt/colormap"
 	"github.com/demt-web/demt/npy"
 )
@@ -586,24 +588,8 @@ func normalsImage(n []float32, h, w int) *image.RGBA {
 // writeFile writes data to path atomically: a temporary file in the same folder,
 // renamed over path.
 func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("synth: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("synth: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("synth: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("synth: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("synth: write %s: %w", path, err)
 	}
 	return nil
 }
