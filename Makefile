@@ -20,10 +20,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# -timeout limits each package's test binary. No package takes much over a minute on a quiet
-# 2-core machine (the slowest, cpu, gpu and tools/convert, take 20-70 s each; all of make test
-# took about 3 minutes on a loaded one), so 15 minutes survive a CI machine 5x and more slower.
-# One go test keeps two packages running at a time.
+# -timeout limits each package's test binary. Measured on the shared 2-core machine: all of
+# make test 3.3 min at load ~8 (cpu 74 s, gpu 58 s, tools/convert 53 s, web 50 s) and 7.7 min
+# at load ~14 (cpu 436 s, the slowest: calibration in TestStoredDTypes), so 15 minutes leave
+# room for a CI machine 5x slower than a quiet one. One go test keeps two packages running.
 unit:
 	$(GO) test -timeout 15m ./...
 
