@@ -87,3 +87,45 @@ func TestMemoryPlanTwiceReadInput(t *testing.T) {
 	p.Outputs = []model.Output{{Task: "e", Tensor: 5}}
 	checkNoOverlap(t, "synthetic", p)
 }
+
+// TestMemoryPlanExtraReads: a tensor an op reads through the ExtraReads hook keeps its slot
+// until that op has run, and the hook's reads are checked like inputs.
+func TestMemoryPlanExtraReads(t *testing.T) {
+	s := model.Shape{H: 4, W: 4, C: 64}
+	p := &model.Plan{InH: 4, InW: 4}
+	for _, n := range []string{"input", "a", "b", "c"} {
+		p.Tensors = append(p.Tensors, model.TensorInfo{Name: n, Shape: s})
+	}
+	act := func(in, out int) model.Op {
+		return model.Op{Kind: model.OpActivation, Act1: model.ActReLU, Name: p.Tensors[out].Name, Inputs: []int{in}, Output: out}
+	}
+	p.Ops = []model.Op{act(0, 1), act(1, 2), act(2, 3)}
+	p.Outputs = []model.Output{{Task: "c", Tensor: 3}}
+	plain, err := model.PlanMemory(p, model.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Slot[3] != plain.Slot[1] {
+		t.Fatalf("without the hook c should reuse a's slot: slots %v", plain.Slot)
+	}
+	hooked, err := model.PlanMemory(p, model.MemoryOptions{ExtraReads: func(i int) []int {
+		if i == 2 {
+			return []int{1} // op #2 also reads a
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hooked.Slot[3] == hooked.Slot[1] {
+		t.Fatalf("c overwrites a, which op #2 still reads: slots %v", hooked.Slot)
+	}
+	if _, err := model.PlanMemory(p, model.MemoryOptions{ExtraReads: func(i int) []int {
+		if i == 0 {
+			return []int{3} // read before it is written
+		}
+		return nil
+	}}); err == nil {
+		t.Fatal("a read of a tensor before any op writes it was accepted")
+	}
+}

@@ -22,6 +22,10 @@ func Optimize(p *Plan) (*Plan, error) {
 	return q, nil
 }
 
+// Clone returns a copy of p that rewrites can change without touching p (constants and
+// their data are shared).
+func (p *Plan) Clone() *Plan { return p.clone() }
+
 func (p *Plan) clone() *Plan {
 	q := *p
 	q.Tensors = append([]TensorInfo(nil), p.Tensors...)
