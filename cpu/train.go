@@ -111,7 +111,7 @@ func (t *Trainer) Bytes() int64 {
 }
 
 var (
-	swinBlock    = regexp.MustCompile(`^backbone\.stages\.(\d+)\.blocks\.(\d+)\.(attn_residual|add)$`)
+	swinBlock    = regexp.MustCompile(`^backbone\.stages\.(\d+)\.blocks\.(\d+)(\.attn_residual)?$`)
 	trainedField = func(op *model.Op) []string {
 		return []string{op.Weight, op.Bias, op.Scale, op.Shift, op.Table, op.QKVWeight, op.QKVBias}
 	}
@@ -332,9 +332,9 @@ func (t *Trainer) build(w *model.Weights, opt TrainerOptions) error {
 			continue
 		}
 		if rate, ok := dropRate[i]; ok {
-			branch := 1 // attn_residual: Add(x, attn)
-			if strings.HasSuffix(op.Name, ".add") {
-				branch = 0 // FFN: Add(fc2, x)
+			branch := 0 // the block's FFN: Add(fc2, x)
+			if strings.HasSuffix(op.Name, ".attn_residual") {
+				branch = 1 // Add(x, attn)
 			}
 			for img, e := range t.execs {
 				d := &dropPathAdd{rate: rate, y: e.bufs[op.Output], branch: e.bufs[op.Inputs[branch]], res: e.bufs[op.Inputs[1-branch]],
@@ -380,6 +380,14 @@ func (t *Trainer) Forward(inputs [][]float32) error {
 		}
 		copy(in, inputs[i])
 	}
+	t.drawDropPath()
+	t.forward()
+	return nil
+}
+
+// drawDropPath draws the DropPath masks of a step: per image and residual branch, dropped
+// with the block's rate, kept branches scaled by 1/(1−rate).
+func (t *Trainer) drawDropPath() {
 	for _, d := range t.drops {
 		d.scale = 1
 		if d.rate > 0 {
@@ -389,6 +397,10 @@ func (t *Trainer) Forward(inputs [][]float32) error {
 			}
 		}
 	}
+}
+
+// forward runs the ops with the current masks.
+func (t *Trainer) forward() {
 	for i := range t.plan.Ops {
 		if f := t.bnFwd[i]; f != nil {
 			f.run(t.pool)
@@ -398,7 +410,6 @@ func (t *Trainer) Forward(inputs [][]float32) error {
 			t.fwd[img][i].run(t.pool)
 		}
 	}
-	return nil
 }
 
 // ZeroGrad clears the parameter gradients (Backward adds to them).

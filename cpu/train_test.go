@@ -1,0 +1,174 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/demt-web/demt/internal/fixture"
+	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/model/torchckpt"
+)
+
+// trainFixtureModel loads the small Swin of the NYUD training fixture (its official
+// train-mode numbers are checked in package verify).
+func trainFixtureModel(t *testing.T) (*model.Config, *model.Weights) {
+	t.Helper()
+	raw, err := torchckpt.ReadFile(filepath.Join(fixture.Root(t), "train", "swin-nyud-train", "model.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := model.NormalizeKeys(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := model.InferConfig(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, w
+}
+
+// TestTrainerDropPathGradients checks the whole backward schedule with DropPath on (masks
+// held fixed) against central finite differences of J = Σ outputs·r.
+func TestTrainerDropPathGradients(t *testing.T) {
+	c, w := trainFixtureModel(t)
+	const h, wd, n = 32, 48, 2
+	p, err := model.Build(c, w, h, wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(p, w, TrainerOptions{Images: n, DropPath: 0.5, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	inputs := make([][]float32, n)
+	for i := range inputs {
+		inputs[i] = make([]float32, h*wd*3)
+		for j := range inputs[i] {
+			inputs[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	if err := tr.Forward(inputs); err != nil {
+		t.Fatal(err)
+	}
+	dropped, kept := 0, 0
+	for _, d := range tr.drops {
+		switch {
+		case d.scale == 0:
+			dropped++
+		case d.scale > 1:
+			kept++
+		}
+	}
+	if len(tr.drops) != 2*n*8 || dropped == 0 || kept == 0 {
+		t.Fatalf("%d drop-path adds, %d dropped, %d kept and scaled", len(tr.drops), dropped, kept)
+	}
+	r := make([][][]float32, n)
+	for img := range r {
+		for k := range p.Outputs {
+			g := make([]float32, len(tr.Output(img, k)))
+			for j := range g {
+				g[j] = float32(rng.NormFloat64())
+			}
+			r[img] = append(r[img], g)
+		}
+	}
+	objective := func() float64 {
+		tr.forward()
+		var s float64
+		for img := range r {
+			for k := range p.Outputs {
+				for j, v := range tr.Output(img, k) {
+					s += float64(v) * float64(r[img][k][j])
+				}
+			}
+		}
+		return s
+	}
+	objective()
+	for img := range r {
+		for k := range p.Outputs {
+			copy(tr.OutputGrad(img, k), r[img][k])
+		}
+	}
+	tr.ZeroGrad()
+	tr.Backward()
+	params := map[string]TrainParam{}
+	var names []string
+	for _, tp := range tr.Params() {
+		params[tp.Name] = tp
+		names = append(names, tp.Name)
+	}
+	sort.Strings(names)
+	checked := 0
+	for _, name := range []string{
+		"backbone.patch_embed.projection.weight", "backbone.stages.0.blocks.1.attn.w_msa.relative_position_bias_table",
+		"backbone.stages.1.blocks.0.ffn.layers.0.0.weight", "backbone.stages.2.blocks.1.norm2.weight",
+		"backbone.stages.3.blocks.1.attn.w_msa.qkv.weight", "head.linear1.0.weight",
+	} {
+		tp, ok := params[name]
+		if !ok {
+			t.Fatalf("no parameter %s among %d", name, len(names))
+		}
+		best, gmax := 0, 0.0
+		for j, g := range tp.Grad {
+			if a := math.Abs(float64(g)); a > gmax {
+				best, gmax = j, a
+			}
+		}
+		if gmax == 0 {
+			t.Errorf("%s: zero gradient", name)
+			continue
+		}
+		v := tp.Value[best]
+		step := 1e-3 * math.Max(1, math.Abs(float64(v)))
+		tp.Value[best] = v + float32(step)
+		tr.Refresh()
+		jp := objective()
+		tp.Value[best] = v - float32(step)
+		tr.Refresh()
+		jm := objective()
+		tp.Value[best] = v
+		tr.Refresh()
+		fd := (jp - jm) / (float64(v+float32(step)) - float64(v-float32(step)))
+		g := float64(tp.Grad[best])
+		t.Logf("%s[%d]: backward %.6g, finite difference %.6g", name, best, g, fd)
+		if math.Abs(fd-g) > 2e-2*math.Abs(g) {
+			t.Errorf("%s[%d]: backward %.6g, finite difference %.6g", name, best, g, fd)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("nothing checked")
+	}
+}
+
+func TestTrainerStepAllocatesNothing(t *testing.T) {
+	c, w := trainFixtureModel(t)
+	p, err := model.Build(c, w, 32, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(p, w, TrainerOptions{Images: 2, DropPath: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	inputs := [][]float32{make([]float32, 32*48*3), make([]float32, 32*48*3)}
+	allocs := testing.AllocsPerRun(3, func() {
+		if err := tr.Forward(inputs); err != nil {
+			t.Fatal(err)
+		}
+		tr.ZeroGrad()
+		tr.Backward()
+		tr.Refresh()
+	})
+	if allocs != 0 {
+		t.Fatalf("a step allocates %v times", allocs)
+	}
+}
