@@ -54,6 +54,7 @@ type Trainer struct {
 	params []TrainParam   // sorted as first used by the plan
 	drops  []*dropPathAdd // DropPath residual adds (rate > 0)
 	rng    *rand.Rand
+	pcg    *rand.PCG
 	skip   []bool // op whose output gradient is always zero
 	gbytes int64
 }
@@ -69,7 +70,8 @@ func NewTrainer(p *model.Plan, w *model.Weights, opt TrainerOptions) (*Trainer, 
 		return nil, fmt.Errorf("trainer: drop-path rate %v not in [0, 1)", opt.DropPath)
 	}
 	t := &Trainer{plan: p, pool: newPool(opt.Threads), n: opt.Images, bnFwd: map[int]*batchNormTrain{},
-		bnBwd: map[int]*batchNormBackward{}, rng: rand.New(rand.NewPCG(opt.Seed, 0x5eed))}
+		bnBwd: map[int]*batchNormBackward{}, pcg: rand.NewPCG(opt.Seed, 0x5eed)}
+	t.rng = rand.New(t.pcg)
 	if err := t.build(w, opt); err != nil {
 		t.Close()
 		return nil, err
@@ -493,3 +495,7 @@ func DropPathRates(rate float64, blocks int) []float64 {
 	}
 	return r
 }
+
+// SeedDropPath restarts the DropPath random stream (e.g. from the run seed and the step, so
+// a resumed run draws what an uninterrupted one would).
+func (t *Trainer) SeedDropPath(seed, stream uint64) { t.pcg.Seed(seed, stream) }
