@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -82,6 +83,8 @@ func cmdTrain(e *env, args []string) error {
 		}
 		if *initPath != "" {
 			opt.Arch = ""
+		} else if !slices.Contains(train.PresetNames(), *arch) {
+			return usagef("train: unknown --arch %q (presets: %s)", *arch, strings.Join(train.PresetNames(), ", "))
 		}
 		dir = *out
 	}
