@@ -21,6 +21,9 @@ type TrainerOptions struct {
 	DropPath float64
 	// Seed seeds the DropPath draws.
 	Seed uint64
+	// Frozen, if set, reports the checkpoint parameters that are not trained: they get no
+	// gradient, are not in Params, and the backward skips every op only they reach.
+	Frozen func(param string) bool
 }
 
 // TrainParam is one trainable checkpoint parameter: its values (the checkpoint's own slice,
@@ -143,7 +146,7 @@ func (t *Trainer) build(w *model.Weights, opt TrainerOptions) error {
 	for i := range p.Ops {
 		for _, name := range trainedField(&p.Ops[i]) {
 			c := p.Consts[name]
-			if name == "" || c == nil || c.Derived || constGrad[name] != nil {
+			if name == "" || c == nil || c.Derived || constGrad[name] != nil || opt.Frozen != nil && opt.Frozen(c.Param) {
 				continue
 			}
 			wt := w.Get(c.Param)
@@ -165,10 +168,26 @@ func (t *Trainer) build(w *model.Weights, opt TrainerOptions) error {
 		}
 	}
 
-	// Which ops need a backward: those whose output reaches a plan output.
+	// Which tensors need a gradient: those that depend on a trained parameter (forward) and
+	// reach a plan output (backward). An op whose output needs none has no backward.
+	depends := make([]bool, len(p.Tensors))
+	for i := range p.Ops {
+		op := &p.Ops[i]
+		d := false
+		for _, name := range trainedField(op) {
+			d = d || constGrad[name] != nil
+		}
+		for _, id := range op.Inputs {
+			d = d || depends[id]
+		}
+		if r, ok := op.Residual.Get(); ok {
+			d = d || depends[r]
+		}
+		depends[op.Output] = d
+	}
 	reaches := make([]bool, len(p.Tensors))
 	for _, o := range p.Outputs {
-		reaches[o.Tensor] = true
+		reaches[o.Tensor] = depends[o.Tensor]
 	}
 	t.skip = make([]bool, len(p.Ops))
 	for i := len(p.Ops) - 1; i >= 0; i-- {
@@ -178,10 +197,10 @@ func (t *Trainer) build(w *model.Weights, opt TrainerOptions) error {
 			continue
 		}
 		for _, id := range op.Inputs {
-			reaches[id] = true
+			reaches[id] = reaches[id] || depends[id]
 		}
 		if r, ok := op.Residual.Get(); ok {
-			reaches[r] = true
+			reaches[r] = reaches[r] || depends[r]
 		}
 	}
 	reaches[p.Input] = false // no gradient for the image

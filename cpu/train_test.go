@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/demt-web/demt/internal/fixture"
@@ -170,5 +171,80 @@ func TestTrainerStepAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("a step allocates %v times", allocs)
+	}
+}
+
+// TestTrainerFrozenBackbone checks that freezing the backbone leaves exactly the head's
+// parameters with the same gradients as the full backward, and skips the backbone's ops.
+func TestTrainerFrozenBackbone(t *testing.T) {
+	c, w := trainFixtureModel(t)
+	p, err := model.Build(c, w, 32, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	inputs := make([][]float32, 2)
+	for i := range inputs {
+		inputs[i] = make([]float32, 32*48*3)
+		for j := range inputs[i] {
+			inputs[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	grads := func(frozen func(string) bool) (map[string][]float32, int) {
+		tr, err := NewTrainer(p, w, TrainerOptions{Images: 2, Frozen: frozen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		if err := tr.Forward(inputs); err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		for img := 0; img < 2; img++ {
+			for k := range p.Outputs {
+				g := tr.OutputGrad(img, k)
+				for j := range g {
+					g[j] = float32(r.NormFloat64())
+				}
+			}
+		}
+		tr.ZeroGrad()
+		tr.Backward()
+		out := map[string][]float32{}
+		for _, tp := range tr.Params() {
+			out[tp.Name] = append([]float32(nil), tp.Grad...)
+		}
+		ran := 0
+		for i := range p.Ops {
+			if tr.bwd[0][i] != nil || tr.bnBwd[i] != nil {
+				ran++
+			}
+		}
+		return out, ran
+	}
+	full, fullOps := grads(nil)
+	head, headOps := grads(func(name string) bool { return strings.HasPrefix(name, "backbone.") })
+	n := 0
+	for name, g := range full {
+		if !strings.HasPrefix(name, "head.") {
+			continue
+		}
+		n++
+		h, ok := head[name]
+		if !ok {
+			t.Fatalf("frozen backbone: head parameter %s missing", name)
+		}
+		for j := range g {
+			if g[j] != h[j] {
+				t.Fatalf("%s[%d]: %v with the backbone trained, %v frozen", name, j, g[j], h[j])
+			}
+		}
+	}
+	if n != len(head) || n == 0 {
+		t.Fatalf("%d head parameters, %d with the backbone frozen", n, len(head))
+	}
+	t.Logf("backward ops: %d full, %d with the backbone frozen", fullOps, headOps)
+	if headOps >= fullOps {
+		t.Fatalf("backward ops: %d full, %d with the backbone frozen", fullOps, headOps)
 	}
 }

@@ -76,8 +76,9 @@ func Preset(name string, tasks []model.Task, headWidth int) (*model.Config, erro
 }
 
 // InitWeights returns fresh weights for training c from scratch: conv/linear weights
-// N(0, 1/fan_in) (model.RandomWeights), every norm weight 1 and bias 0, BatchNorm running
-// mean 0 and variance 1, relative-position tables N(0, 0.02²) (the official trunc_normal std).
+// N(0, 1/fan_in) (model.RandomWeights), their biases U(±1/√fan_in) (PyTorch's default), every
+// norm weight 1 and bias 0, BatchNorm running mean 0 and variance 1, relative-position tables
+// N(0, 0.02²) truncated at ±2σ (the official trunc_normal), MultiheadAttention biases 0.
 func InitWeights(c *model.Config, seed uint64) *model.Weights {
 	w := model.RandomWeights(c, seed)
 	r := rand.New(rand.NewPCG(seed, 0x7ab1e))
@@ -86,7 +87,16 @@ func InitWeights(c *model.Config, seed uint64) *model.Weights {
 			continue
 		}
 		n := t.Name
+		weight := w.Get(strings.TrimSuffix(n, "bias") + "weight")
 		switch {
+		case strings.HasSuffix(n, "bias") && weight != nil && len(weight.Shape) > 1 && !strings.Contains(n, "in_proj_bias") && !strings.Contains(n, "out_proj.bias"):
+			// conv / linear bias: PyTorch's default U(−1/√fan_in, 1/√fan_in). (Zero biases let
+			// a pixel whose bottleneck ReLUs are all off give normals logits of exactly 0,
+			// where the normalisation's gradient is 1/eps = 1e12.)
+			bound := 1 / math.Sqrt(float64(weight.Numel()/weight.Shape[0]))
+			for i := range t.F32 {
+				t.F32[i] = float32((2*r.Float64() - 1) * bound)
+			}
 		case strings.HasSuffix(n, "running_mean"), strings.HasSuffix(n, "bias") && len(t.Shape) == 1:
 			clear(t.F32)
 		case strings.HasSuffix(n, "running_var"), strings.HasSuffix(n, "weight") && len(t.Shape) == 1:

@@ -150,16 +150,17 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
-	tr, err := cpu.NewTrainer(p, w, cpu.TrainerOptions{Images: opt.Batch, Threads: opt.Threads, DropPath: opt.DropPath, Seed: opt.Seed})
+	topt := cpu.TrainerOptions{Images: opt.Batch, Threads: opt.Threads, DropPath: opt.DropPath, Seed: opt.Seed}
+	if opt.Freeze == "backbone" {
+		topt.Frozen = func(name string) bool { return strings.HasPrefix(name, "backbone.") }
+	}
+	tr, err := cpu.NewTrainer(p, w, topt)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	var params []Param
 	for _, tp := range tr.Params() {
-		if opt.Freeze == "backbone" && strings.HasPrefix(tp.Name, "backbone.") {
-			continue
-		}
 		params = append(params, Param{Name: tp.Name, Value: tp.Value, Grad: tp.Grad})
 	}
 	ocfg := OfficialSGD(opt.Steps)
