@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/demt-web/demt/model"
@@ -136,7 +137,7 @@ func (t *Trainer) build(w *model.Weights, opt TrainerOptions) error {
 		}
 		t.execs = append(t.execs, e)
 		t.refr = append(t.refr, NewWeightRefresher(e))
-		t.fwd = append(t.fwd, e.kernels)
+		t.fwd = append(t.fwd, slices.Clone(e.kernels)) // BatchNorm and DropPath entries are replaced below
 	}
 
 	// Parameters: every checkpoint tensor an op reads as a weight, bias, scale, shift or table
