@@ -9,21 +9,30 @@ import (
 )
 
 // nanoBench is the nano preset with the six synthetic tasks at 128×160.
-func nanoBench(b *testing.B) (*model.Config, *model.Weights) {
+func nanoBench(b *testing.B) (*model.Config, *model.Weights) { return presetBench(b, "nano", 0) }
+
+// presetBench is a preset with the six synthetic tasks.
+func presetBench(b *testing.B, arch string, headWidth int) (*model.Config, *model.Weights) {
 	tasks := []model.Task{{Name: "semseg", Channels: 16}, {Name: "human_parts", Channels: 7}, {Name: "sal", Channels: 2},
 		{Name: "normals", Channels: 3}, {Name: "edge", Channels: 1}, {Name: "depth", Channels: 1}}
-	c, err := Preset("nano", tasks, 0)
+	c, err := Preset(arch, tasks, headWidth)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return c, InitWeights(c, 1)
 }
 
-// BenchmarkTrainStep times one training step of nano at 128×160, batch 8: train-mode
-// forward, the six losses, backward, SGD and the weight refresh.
+// BenchmarkTrainStep times one training step at 128×160, batch 8: train-mode forward, the
+// six losses, backward, SGD and the weight refresh. nano, and HRNet18-S with a width-64 head
+// (the model PyTorch's step time is in ../shared/notes/training.md §4).
 func BenchmarkTrainStep(b *testing.B) {
+	b.Run("nano", func(b *testing.B) { benchTrainStep(b, "nano", 0) })
+	b.Run("hrnet18-s-w64", func(b *testing.B) { benchTrainStep(b, "hrnet18-s", 64) })
+}
+
+func benchTrainStep(b *testing.B, arch string, headWidth int) {
 	const h, w, n = 128, 160, 8
-	c, wt := nanoBench(b)
+	c, wt := presetBench(b, arch, headWidth)
 	p, err := model.Build(c, wt, h, w)
 	if err != nil {
 		b.Fatal(err)

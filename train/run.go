@@ -86,6 +86,17 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 	if err := checkOptions(&opt); err != nil {
 		return err
 	}
+	if !resume { // run.json holds absolute paths: --resume works from any folder
+		for _, p := range []*string{&opt.Data, &opt.Init} {
+			if *p != "" {
+				a, err := filepath.Abs(*p)
+				if err != nil {
+					return err
+				}
+				*p = a
+			}
+		}
+	}
 	r, err := dataset.Open(opt.Data, opt.Tasks)
 	if err != nil {
 		return err
