@@ -363,7 +363,9 @@ func (t *Trainer) build(w *model.Weights, opt TrainerOptions) error {
 					dy: t.grads[img][op.Output], dbranch: t.grads[img][op.Inputs[branch]], dres: t.grads[img][op.Inputs[1-branch]], scale: 1}
 				t.drops = append(t.drops, d)
 				t.fwd[img][i] = d
-				t.bwd[img][i] = &dropPathAddBackward{d}
+				if !t.skip[i] {
+					t.bwd[img][i] = &dropPathAddBackward{d}
+				}
 			}
 			continue
 		}

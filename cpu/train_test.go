@@ -214,7 +214,7 @@ func TestTrainerFrozenBackbone(t *testing.T) {
 		}
 	}
 	grads := func(frozen func(string) bool) (map[string][]float32, int) {
-		tr, err := NewTrainer(p, w, TrainerOptions{Images: 2, Frozen: frozen})
+		tr, err := NewTrainer(p, w, TrainerOptions{Images: 2, Frozen: frozen, DropPath: 0.3, Seed: 9})
 		if err != nil {
 			t.Fatal(err)
 		}

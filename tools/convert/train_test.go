@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/demt-web/demt/model/demtfile"
 )
 
 func TestTrainCommand(t *testing.T) {
@@ -36,6 +39,37 @@ func TestTrainCommand(t *testing.T) {
 	}
 	if out := mustRun(t, "inspect", filepath.Join(run, "model.demt")); !strings.Contains(out, "depth") {
 		t.Errorf("inspect of the checkpoint:\n%s", out)
+	}
+
+	// Fine-tune with the backbone frozen: backbone parameters stay, head parameters move.
+	tuned := filepath.Join(tmp, "tuned")
+	mustRun(t, "train", "--data", data, "-o", tuned, "--init", filepath.Join(run, "model.demt"), "--freeze", "backbone",
+		"--size", "48x64", "--batch", "2", "--steps", "1")
+	a, err := demtfile.ReadFile(filepath.Join(run, "model.demt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := demtfile.ReadFile(filepath.Join(tuned, "model.demt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := map[bool]int{}
+	for _, ta := range a.Weights.Tensors {
+		if ta.F32 == nil || strings.Contains(ta.Name, "running_") {
+			continue
+		}
+		tb := b2.Weights.Get(ta.Name)
+		same := slices.Equal(ta.F32, tb.F32)
+		backbone := strings.HasPrefix(ta.Name, "backbone.")
+		if backbone && !same {
+			t.Errorf("frozen %s changed", ta.Name)
+		}
+		if !backbone && !same {
+			changed[true]++
+		}
+	}
+	if changed[true] == 0 {
+		t.Error("no head parameter changed")
 	}
 }
 
