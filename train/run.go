@@ -110,9 +110,16 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 	}
 	var cfg *model.Config
 	var w *model.Weights
+	modelStep := 0
 	switch {
 	case resume:
-		cfg, w, err = readCheckpoint(filepath.Join(dir, ModelFile))
+		var notes string
+		cfg, w, notes, err = readCheckpointNotes(filepath.Join(dir, ModelFile))
+		if err == nil {
+			if _, e := fmt.Sscanf(notes, "trained %d steps", &modelStep); e != nil {
+				err = fmt.Errorf("resume %s: %s: no step in its notes %q", dir, ModelFile, notes)
+			}
+		}
 	case opt.Init != "":
 		cfg, w, err = readCheckpoint(opt.Init)
 	default:
@@ -190,15 +197,20 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 		if err := optim.LoadState(filepath.Join(dir, OptimFile)); err != nil {
 			return fmt.Errorf("resume %s: %w", dir, err)
 		}
+		if modelStep != optim.Steps() {
+			return fmt.Errorf("resume %s: %s is of step %d, %s of step %d (interrupted while saving?)", dir, ModelFile, modelStep, OptimFile, optim.Steps())
+		}
 	}
 	meta := &demtfile.Metadata{Config: *cfg, Normalization: demtfile.ImageNetNormalization(),
 		Source: demtfile.Source{File: filepath.Base(dir), Format: "demt-train"}, CreatedBy: "demt train"}
+	// The model first, then the optimiser state: a crash in between leaves files of different
+	// steps, which resume detects (the step is in both).
 	save := func() error {
-		if err := optim.SaveState(filepath.Join(dir, OptimFile)); err != nil {
+		meta.Notes = fmt.Sprintf(stepNote, optim.Steps(), dir)
+		if err := demtfile.WriteFile(filepath.Join(dir, ModelFile), meta, w, demtfile.WriteOptions{}); err != nil {
 			return err
 		}
-		meta.Notes = fmt.Sprintf("trained %d steps (run %s)", optim.Steps(), dir)
-		return demtfile.WriteFile(filepath.Join(dir, ModelFile), meta, w, demtfile.WriteOptions{})
+		return optim.SaveState(filepath.Join(dir, OptimFile))
 	}
 
 	logf, err := openLog(filepath.Join(dir, LogFile), "step,objective,"+joinTasks(losses)+",lr,it_per_s\n")
@@ -357,17 +369,26 @@ func joinTasks(ls []Loss) string {
 	return strings.Join(s, ",")
 }
 
+// stepNote is the notes of a run's checkpoint: the step and the run folder.
+const stepNote = "trained %d steps (run %s)"
+
 // readCheckpoint reads a .demt file's architecture and weights.
 func readCheckpoint(path string) (*model.Config, *model.Weights, error) {
+	c, w, _, err := readCheckpointNotes(path)
+	return c, w, err
+}
+
+// readCheckpointNotes is readCheckpoint that also returns the file's notes.
+func readCheckpointNotes(path string) (*model.Config, *model.Weights, string, error) {
 	f, err := demtfile.ReadFile(path, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	cfg := f.Meta.Config
 	if err := model.CheckKeys(f.Weights, &cfg); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	return &cfg, f.Weights, nil
+	return &cfg, f.Weights, f.Meta.Notes, nil
 }
 
 // openLog opens a CSV log for appending, writing header if the file is new.

@@ -91,6 +91,33 @@ func TestResumeIsExact(t *testing.T) {
 	}
 }
 
+// TestResumeRefusesMixedCheckpoint: a model and an optimiser state of different steps (a
+// crash between the two writes) are refused.
+func TestResumeRefusesMixedCheckpoint(t *testing.T) {
+	data := synthData(t)
+	opt := tinyRun(data)
+	one, two := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "two")
+	opt.Steps = 1
+	if err := Run(context.Background(), one, opt, false, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	opt.Steps = 2
+	if err := Run(context.Background(), two, opt, false, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(one, OptimFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(two, OptimFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), two, RunOptions{Steps: 3}, true, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "step 2") || !strings.Contains(err.Error(), "step 1") {
+		t.Fatalf("mixed checkpoint: %v", err)
+	}
+}
+
 func logRows(t *testing.T, dir string) [][]string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, LogFile))
