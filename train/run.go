@@ -63,7 +63,8 @@ type Progress struct {
 }
 
 // Run trains (or, with resume, continues) the run in dir. It stops after opt.Steps steps or
-// when ctx is cancelled, and writes a checkpoint then. report, if set, is called after every
+// when ctx is cancelled (then it returns an error wrapping ErrInterrupted), and writes a
+// checkpoint then. report, if set, is called after every
 // step; logw receives diagnostics (e.g. evaluation results).
 func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report func(Progress), logw io.Writer) error {
 	if logw == nil {
@@ -311,10 +312,13 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 		return err
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(logw, "stopped at step %d of %d; checkpoint written (continue with --resume %s)\n", optim.Steps(), opt.Steps, dir)
+		return fmt.Errorf("%w at step %d of %d; checkpoint written (continue with --resume %s)", ErrInterrupted, optim.Steps(), opt.Steps, dir)
 	}
 	return nil
 }
+
+// ErrInterrupted is returned by Run when its context was cancelled (after the checkpoint).
+var ErrInterrupted = errors.New("interrupted")
 
 func checkOptions(o *RunOptions) error {
 	switch {
