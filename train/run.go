@@ -234,7 +234,8 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 		defer evalLog.Close()
 	}
 
-	b := newBatcher(r, trainIDs, losses, opt)
+	pf := &prefetcher{b: newBatcher(r, trainIDs, losses, opt), ch: make(chan prefetched, 1)}
+	defer pf.settle() // no loader left running
 	inputs := make([][]float32, opt.Batch)
 	taskLoss := map[string]float64{}
 	start, first := time.Now(), optim.Steps()
@@ -243,10 +244,14 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 			break
 		}
 		k := optim.Steps()
-		if err := b.load(k); err != nil {
+		samples, err := pf.get(k)
+		if err != nil {
 			return err
 		}
-		for i, s := range b.samples {
+		if k+1 < opt.Steps {
+			pf.start(k + 1) // loads while this step computes
+		}
+		for i, s := range samples {
 			inputs[i] = s.Image
 		}
 		tr.SeedDropPath(opt.Seed, uint64(k))
@@ -257,7 +262,7 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 		for ti, l := range losses {
 			sum := 0.0
 			c := p.Tensors[p.Outputs[ti].Tensor].Shape.C
-			for img, s := range b.samples {
+			for img, s := range samples {
 				v, err := l.Eval(tr.Output(img, ti), s.Labels[l.Task], opt.CropH, opt.CropW, c, l.Weight/float64(opt.Batch), tr.OutputGrad(img, ti))
 				if err != nil {
 					return fmt.Errorf("step %d, image %s: %w", k, s.ID, err)
@@ -294,6 +299,7 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 			}
 		}
 		if ev != nil && (done%opt.EvalEvery == 0 || done == opt.Steps) {
+			pf.settle() // the dataset reader is not shared between goroutines
 			res, err := ev.run()
 			if err != nil {
 				return fmt.Errorf("evaluation at step %d: %w", done, err)
@@ -429,27 +435,68 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// prefetcher loads the batch of the next step on another goroutine while a step computes.
+// At most one load runs; settle waits for it and keeps its result for get.
+type prefetcher struct {
+	b    *batcher
+	ch   chan prefetched
+	busy bool
+	held *prefetched
+}
+
+type prefetched struct {
+	k       int
+	samples []*dataset.Sample
+	err     error
+}
+
+func (p *prefetcher) start(k int) {
+	p.busy = true
+	go func() {
+		s, err := p.b.batch(k)
+		p.ch <- prefetched{k, s, err}
+	}()
+}
+
+func (p *prefetcher) settle() {
+	if p.busy {
+		r := <-p.ch
+		p.busy, p.held = false, &r
+	}
+}
+
+// get returns the batch of step k: the prefetched one, or loaded now.
+func (p *prefetcher) get(k int) ([]*dataset.Sample, error) {
+	p.settle()
+	if h := p.held; h != nil && h.k == k {
+		p.held = nil
+		return h.samples, h.err
+	}
+	p.held = nil
+	return p.b.batch(k)
+}
+
 // batcher loads the samples of step k: a deterministic function of (seed, k), so a resumed
 // run sees the data an uninterrupted run would.
 type batcher struct {
-	r       dataset.Reader
-	ids     []string
-	opt     RunOptions
-	tasks   []string
-	samples []*dataset.Sample
+	r     dataset.Reader
+	ids   []string
+	opt   RunOptions
+	tasks []string
 }
 
 func newBatcher(r dataset.Reader, ids []string, losses []Loss, opt RunOptions) *batcher {
-	b := &batcher{r: r, ids: ids, opt: opt, samples: make([]*dataset.Sample, opt.Batch)}
+	b := &batcher{r: r, ids: ids, opt: opt}
 	for _, l := range losses {
 		b.tasks = append(b.tasks, l.Task)
 	}
 	return b
 }
 
-// load fills samples with the batch of step k: epoch e = k·N / len(ids) visits the ids in
-// the order of a permutation seeded by (seed, e) (drop_last as the official loader).
-func (b *batcher) load(k int) error {
+// batch returns the samples of step k: epoch e = k·N / len(ids) visits the ids in the order
+// of a permutation seeded by (seed, e) (drop_last as the official loader).
+func (b *batcher) batch(k int) ([]*dataset.Sample, error) {
+	samples := make([]*dataset.Sample, b.opt.Batch)
 	n, per := b.opt.Batch, len(b.ids)/b.opt.Batch
 	if per == 0 {
 		per = 1
@@ -460,7 +507,7 @@ func (b *batcher) load(k int) error {
 		id := b.ids[perm[(pos+i)%len(perm)]]
 		s, err := b.r.Load(id)
 		if err != nil {
-			return fmt.Errorf("sample %s: %w", id, err)
+			return nil, fmt.Errorf("sample %s: %w", id, err)
 		}
 		if b.opt.Augment {
 			dataset.NewAugmenter(b.opt.Seed^uint64(k)<<8^uint64(i), b.opt.CropH, b.opt.CropW).Train(s)
@@ -469,16 +516,16 @@ func (b *batcher) load(k int) error {
 			dataset.EvalTransform(s, b.opt.CropH, b.opt.CropW)
 		}
 		if s.H != b.opt.CropH || s.W != b.opt.CropW {
-			return fmt.Errorf("sample %s: %dx%d after the transforms, want %dx%d", id, s.H, s.W, b.opt.CropH, b.opt.CropW)
+			return nil, fmt.Errorf("sample %s: %dx%d after the transforms, want %dx%d", id, s.H, s.W, b.opt.CropH, b.opt.CropW)
 		}
 		for _, t := range b.tasks {
 			if s.Labels[t] == nil {
-				return fmt.Errorf("sample %s: no %s label", id, t)
+				return nil, fmt.Errorf("sample %s: no %s label", id, t)
 			}
 		}
-		b.samples[i] = s
+		samples[i] = s
 	}
-	return nil
+	return samples, nil
 }
 
 // centreCrop crops a sample larger than h×w to its centre (smaller sides are left to PadTo).
