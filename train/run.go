@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/demt-web/demt/cpu"
@@ -238,6 +240,11 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 	defer pf.settle() // no loader left running
 	inputs := make([][]float32, opt.Batch)
 	taskLoss := map[string]float64{}
+	perImage := make([][]float64, opt.Batch) // raw loss of task t on image i
+	for i := range perImage {
+		perImage[i] = make([]float64, len(losses))
+	}
+	lossErr := make([]error, opt.Batch)
 	start, first := time.Now(), optim.Steps()
 	for optim.Steps() < opt.Steps {
 		if ctx.Err() != nil {
@@ -258,16 +265,37 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 		if err := tr.Forward(inputs); err != nil {
 			return err
 		}
+		// The losses of the images in parallel (each image writes only its own gradients).
+		var wg sync.WaitGroup
+		workers := min(opt.Batch, runtime.GOMAXPROCS(0))
+		for wk := 0; wk < workers; wk++ {
+			wg.Add(1)
+			go func(wk int) {
+				defer wg.Done()
+				for img := wk; img < opt.Batch; img += workers {
+					s := samples[img]
+					lossErr[img] = nil
+					for ti, l := range losses {
+						c := p.Tensors[p.Outputs[ti].Tensor].Shape.C
+						v, err := l.Eval(tr.Output(img, ti), s.Labels[l.Task], opt.CropH, opt.CropW, c, l.Weight/float64(opt.Batch), tr.OutputGrad(img, ti))
+						if err != nil {
+							lossErr[img] = fmt.Errorf("step %d, image %s: %w", k, s.ID, err)
+							break
+						}
+						perImage[img][ti] = v
+					}
+				}
+			}(wk)
+		}
+		wg.Wait()
 		objective := 0.0
 		for ti, l := range losses {
 			sum := 0.0
-			c := p.Tensors[p.Outputs[ti].Tensor].Shape.C
-			for img, s := range samples {
-				v, err := l.Eval(tr.Output(img, ti), s.Labels[l.Task], opt.CropH, opt.CropW, c, l.Weight/float64(opt.Batch), tr.OutputGrad(img, ti))
-				if err != nil {
-					return fmt.Errorf("step %d, image %s: %w", k, s.ID, err)
+			for img := range samples {
+				if lossErr[img] != nil {
+					return lossErr[img]
 				}
-				sum += v
+				sum += perImage[img][ti]
 			}
 			taskLoss[l.Task] = sum / float64(opt.Batch)
 			objective += l.Weight * taskLoss[l.Task]
