@@ -55,11 +55,11 @@ type Trainer struct {
 	clears [][][]float32  // [op]: gradient buffers (all images) to zero before op's backward
 	outG   [][][]float32  // [image][output]: gradient of each plan output
 	grads  [][][]float32  // [image][tensor]: gradient buffer (nil: none)
-	params []TrainParam   // sorted as first used by the plan
+	params []TrainParam   // in the order the plan first reads them
 	drops  []*dropPathAdd // DropPath residual adds (rate > 0)
 	rng    *rand.Rand
 	pcg    *rand.PCG
-	skip   []bool // op whose output gradient is always zero
+	skip   []bool // op without a backward (its output needs no gradient)
 	gbytes int64
 }
 
