@@ -40,6 +40,17 @@ type kernel interface{ run(p *pool) }
 // New prepares the plan: it validates it, plans the buffers, re-lays out weights and builds
 // one kernel per op.
 func New(p *model.Plan, opt Options) (*Executor, error) {
+	pl := newPool(opt.Threads)
+	e, err := newExecutor(p, opt, pl)
+	if err != nil {
+		pl.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// newExecutor is New on an existing worker pool (shared by the images of a Trainer).
+func newExecutor(p *model.Plan, opt Options, pl *pool) (*Executor, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -54,7 +65,7 @@ func New(p *model.Plan, opt Options) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{plan: p, pool: newPool(opt.Threads), progress: opt.Progress}
+	e := &Executor{plan: p, pool: pl, progress: opt.Progress}
 	e.bytes = mem.Bytes()
 	slabs := make([][]float32, len(mem.SlotElems))
 	for i, n := range mem.SlotElems {
@@ -69,7 +80,6 @@ func New(p *model.Plan, opt Options) (*Executor, error) {
 	for i := range p.Ops {
 		k, err := e.prepare(&p.Ops[i])
 		if err != nil {
-			e.Close()
 			return nil, fmt.Errorf("op #%d %s %s: %w", i, p.Ops[i].Kind, p.Ops[i].Name, err)
 		}
 		e.kernels = append(e.kernels, k)

@@ -1,7 +1,8 @@
 // Package train holds the numerics of training that sit outside the plan: the six official
 // DeMT task losses with their gradients w.r.t. the logits, and the optimisers (official SGD
-// with the polynomial schedule, and AdamW) with state that can be saved and restored.
-// Arrays are channels-last like every activation of the project: an image's logits are
+// with the polynomial schedule, and AdamW) with state that can be saved and restored; and the
+// training loop on top of cpu.Trainer (Run: presets, initialisation, data, checkpoints,
+// resume, logs, evaluation). Arrays are channels-last like every activation of the project: an image's logits are
 // [H, W, C] and its label [H, W, Cl] (Cl = 3 for normals, else 1), 255 = ignore.
 package train
 

@@ -56,6 +56,7 @@ func commands() []command {
 		{"bench", "time the forward pass: median/min/max seconds, GMAC/s, peak memory", cmdBench},
 		{"synth", "render synthetic indoor scenes with exact labels for every task", cmdSynth},
 		{"eval", "accumulate the official metrics of a model over a dataset split", cmdEval},
+		{"train", "train a model on the CPU (official losses, SGD, SyncBatchNorm), with checkpoints and resume", cmdTrain},
 	}
 }
 

@@ -18,7 +18,10 @@ func cmdVerify(e *env, args []string) error {
 			"exits 1 when any is out of tolerance: max|diff| <= 1e-3*max(1,max|ref|), relL2 <= 1e-4.\n"+
 			"A metric fixture folder (expected.json with \"kind\": \"metrics\") needs no model: every\n"+
 			"official metric is recomputed from its pred_/label_ arrays (values to relative 1e-5,\n"+
-			"counts exactly).")
+			"counts exactly).\n"+
+			"A training fixture folder (manifest \"kind\": \"train\") runs one official training step\n"+
+			"(train-mode forward, losses, backward, SGD) and compares outputs, losses, every gradient,\n"+
+			"the BatchNorm buffers and the update with the tolerances of the fixture README.")
 	modelPath := fs.String("model", "", "the model: a .demt `file` or a PyTorch checkpoint (default: the fixture's checkpoint)")
 	fixtureDir := fs.String("fixture", "", "the fixture `folder` (with manifest.json) (required)")
 	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
@@ -44,6 +47,12 @@ func cmdVerify(e *env, args []string) error {
 			return usagef("verify: %s is a metric fixture: it takes no --model", *fixtureDir)
 		}
 		return verifyMetrics(e, *fixtureDir)
+	}
+	if verify.IsTrainFixture(*fixtureDir) {
+		if *modelPath != "" {
+			return usagef("verify: %s is a training fixture: it takes no --model (its model.pth is the start)", *fixtureDir)
+		}
+		return verifyTrain(e, *fixtureDir, *threads)
 	}
 	fx, err := fixture.LoadModel(*fixtureDir)
 	if errors.Is(err, os.ErrNotExist) {
