@@ -4,7 +4,7 @@ BIN      := bin
 FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: all build test vet fmt-check unit unit-noasm fuzz wasm-check bench bench-gpu bench-peers bench-peers-setup demo clean
+.PHONY: all build test vet fmt-check unit unit-noasm fuzz wasm-check bench bench-train bench-gpu bench-peers bench-peers-setup demo clean
 
 all: build
 
@@ -48,6 +48,10 @@ wasm-check:
 # Full-size CPU benchmarks (minutes): HRNet18-S PASCAL and Swin-T NYUD at 256² and 512².
 bench:
 	$(GO) test -run XXX -bench 'Forward' -benchtime 2x -timeout 60m ./cpu
+
+# Training step, train-mode and eval forwards of the nano preset (128×160, batch 8) and HRNet18-S.
+bench-train:
+	$(GO) test -run XXX -bench 'TrainStep|TrainForward|EvalForward' -benchtime 3x -timeout 60m ./train
 
 bench-gpu:
 	$(GO) test -run XXX -bench . -benchtime 1x -timeout 60m ./gpu
