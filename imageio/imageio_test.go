@@ -314,3 +314,22 @@ func TestWritePNG(t *testing.T) {
 		t.Fatal("missing folder: no error")
 	}
 }
+
+func TestFitSize(t *testing.T) {
+	for _, c := range []struct{ h, w, long, wantH, wantW int }{
+		{33, 49, 512, 33, 49},      // small: own size
+		{512, 512, 512, 512, 512},  // exactly the long side
+		{1024, 768, 512, 512, 384}, // landscape halves
+		{768, 1024, 512, 384, 512}, // portrait
+		{10000, 10, 512, 512, 16},  // thin: at least 16
+		{1000, 333, 512, 512, 170}, // 333·0.512 = 170.496 rounds down
+		{1000, 335, 512, 512, 172}, // 335·0.512 = 171.52 rounds up
+		{1, 1, 512, 1, 1},          // tiny images are not enlarged
+		{600, 400, 256, 256, 171},  // 400·256/600 = 170.67
+	} {
+		h, w := FitSize(c.h, c.w, c.long)
+		if h != c.wantH || w != c.wantW {
+			t.Errorf("FitSize(%d, %d, %d) = %d×%d, want %d×%d", c.h, c.w, c.long, h, w, c.wantH, c.wantW)
+		}
+	}
+}
