@@ -28,6 +28,7 @@ var shared struct {
 	err       error
 	dir       string
 	srv       *httptest.Server
+	handler   http.Handler   // the server's routes (the offline test starts a second server with them)
 	models    []fixtureModel // smallest first
 	browser   context.Context
 	stop      func()
@@ -145,6 +146,7 @@ func setUpEnv(root string) error {
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})
+	shared.handler = mux
 	shared.srv = httptest.NewServer(mux)
 	return nil
 }
