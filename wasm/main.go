@@ -19,6 +19,7 @@
 //	demtGo.colormaps() → {palette, turbo}                          (256 RGB colours each; synchronous)
 //	demtGo.unload(id) → Promise                                    (releases the executors)
 //	demtGo.resetDevice() → Promise                                 (after a device loss)
+//	demtGo.liveSetup(id, sw, sh, h, w) → Promise<schedule JSON>    (the live path; see live.go)
 package main
 
 import "syscall/js"
@@ -34,6 +35,7 @@ func main() {
 	api.Set("run", w.promise(w.sessions.run))
 	api.Set("unload", w.promise(w.sessions.unload))
 	api.Set("resetDevice", w.promise(w.sessions.resetDevice))
+	api.Set("liveSetup", w.promise(w.sessions.liveSetup))
 	js.Global().Set("demtGo", api)
 	if ready := js.Global().Get("__demtGoReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()

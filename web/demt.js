@@ -39,7 +39,12 @@ export const CACHE_NAME = "demt-models-v1";
 
 // ---- the WebGPU device gogpu creates, seen from JS ----
 
-const gpuHook = { adapter: null, device: null, errors: [], lost: null, modules: [], onLost: new Set() };
+const gpuHook = { adapter: null, device: null, errors: [], lost: null, modules: [], onLost: new Set(),
+  buffers: new Map(), capture: null };
+
+/** Counts of what JS did on the device (the live test reads them): GPU objects created
+ * (create*, importExternalTexture), command encoders, calls into Go. */
+export const gpuCounters = { creates: 0, encoders: 0, goCalls: 0 };
 
 function installHooks() {
   const G = globalThis;
@@ -61,17 +66,39 @@ function installHooks() {
     return d;
   };
   adapterProto.__demtHooked = true;
-  const createShaderModule = G.GPUDevice.prototype.createShaderModule;
-  G.GPUDevice.prototype.createShaderModule = function (desc) {
-    const m = createShaderModule.call(this, desc);
-    if (this === gpuHook.device) gpuHook.modules.push({ label: (desc && desc.label) || "", module: m });
-    return m;
+  const dev = G.GPUDevice.prototype;
+  for (const name of ["createBuffer", "createTexture", "createBindGroup", "createBindGroupLayout", "createPipelineLayout",
+    "createComputePipeline", "createRenderPipeline", "createShaderModule", "createSampler", "createQuerySet", "importExternalTexture"]) {
+    const orig = dev[name];
+    if (!orig) continue;
+    dev[name] = function (desc) {
+      gpuCounters.creates++;
+      const v = orig.call(this, desc);
+      if (this === gpuHook.device && desc && desc.label) {
+        if (name === "createShaderModule") gpuHook.modules.push({ label: desc.label, module: v });
+        if (name === "createBuffer") gpuHook.buffers.set(desc.label, v);
+      }
+      return v;
+    };
+  }
+  const createCommandEncoder = dev.createCommandEncoder;
+  dev.createCommandEncoder = function (desc) {
+    gpuCounters.encoders++;
+    return createCommandEncoder.call(this, desc);
   };
+  // While gpuHook.capture is an array, the compute commands gogpu encodes are recorded
+  // there (the live path replays them).
+  const pass = G.GPUComputePassEncoder.prototype;
+  for (const [op, name] of [[0, "setPipeline"], [1, "setBindGroup"], [2, "dispatchWorkgroups"]]) {
+    const orig = pass[name];
+    pass[name] = function (...args) {
+      if (gpuHook.capture) gpuHook.capture.push({ op, args });
+      return orig.apply(this, args);
+    };
+  }
 }
 installHooks();
 
-/** Counts of what JS did on the device (tests read them to check the live path). */
-export const gpuCounters = { creates: 0, submits: 0 };
 
 // The first compilation error among the modules created since the last check.
 async function compileError() {
@@ -187,6 +214,7 @@ async function startGo(wasmURL, wasmExecURL) {
 // on a dead Go program.
 async function callGo(name, ...args) {
   const api = await goPromise;
+  gpuCounters.goCalls++;
   try {
     return await Promise.race([api[name](...args), goExit]);
   } catch (e) {
@@ -483,6 +511,7 @@ export class DeMT {
     }
     timings.totalMs = performance.now() - t0;
     report({ status: "ready", progress: 100, timings });
+    m._loadedAt = performance.now();
     return m;
   }
 
@@ -605,6 +634,166 @@ export class DeMT {
     await callGo("resetDevice");
     this._lost = null;
     this._last = null;
+  }
+
+  /**
+   * Per-frame inference on a playing video, entirely on the GPU: each frame is copied
+   * into a texture, preprocessed, run and rendered into WebGPU canvases with no readback,
+   * no call into Go and no new GPU object (the commands of one Go-encoded warm-up frame
+   * are recorded and replayed). At most one frame is in flight; frames that arrive while
+   * the GPU is busy are dropped, never queued.
+   */
+  async live(video, opts = {}) {
+    if (this._disposed) throw new DeMTError("disposed", "the model was disposed");
+    if (this.backend !== "webgpu") throw new DeMTError("bad-input", "the live path needs the WebGPU backend (load with device: 'webgpu')");
+    if (this._lost) throw lostError(this._lost);
+    if (!video.videoWidth) await new Promise((r) => video.addEventListener("loadeddata", r, { once: true }));
+    const t0 = performance.now();
+    const vw = video.videoWidth, vh = video.videoHeight;
+    const sw = Math.floor(vw / 64) * 64, sh = vh; // copyTextureToBuffer wants rows of 256 bytes
+    if (sw < 64) throw new DeMTError("input-too-small", `the video is ${vw}×${vh}: at least 64 pixels wide`);
+    const sz = parseSize(opts.size) || { long: 256 };
+    let h, w;
+    if (sz.long) [h, w] = globalThis.demtGo.fitSize(sh, sw, sz.long);
+    else [h, w] = [sz.h, sz.w];
+    w = Math.max(64, Math.round(w / 64) * 64);
+    h = Math.max(32, h);
+    gpuHook.capture = [];
+    let sched;
+    try {
+      sched = JSON.parse(await gpuCall(() => callGo("liveSetup", this._id, sw, sh, h, w)));
+      await gpuHook.device.queue.onSubmittedWorkDone();
+    } finally {
+      var cmds = gpuHook.capture;
+      gpuHook.capture = null;
+    }
+    const d = gpuHook.device;
+    // Split the recorded commands at each dispatch; the schedule names each one's stage.
+    const ranges = {};
+    let start = 0, k = 0;
+    cmds.forEach((c, i) => {
+      if (c.op !== 2) return;
+      const stage = sched.steps[k] ? sched.steps[k].stage : "?";
+      (ranges[stage] ||= []).push([start, i + 1]);
+      start = i + 1;
+      k++;
+    });
+    if (k !== sched.steps.length) {
+      throw new DeMTError("internal", `recorded ${k} dispatches, the schedule has ${sched.steps.length}`);
+    }
+    const img = gpuHook.buffers.get(sched.image);
+    const displays = {};
+    for (const ds of sched.displays) {
+      const b = gpuHook.buffers.get(ds.label);
+      if (!b) throw new DeMTError("internal", `no buffer labelled ${ds.label}`);
+      if ((ds.width * 4) % 256) throw new DeMTError("internal", `${ds.task} is ${ds.width} wide: rows are not 256-byte aligned`);
+      displays[ds.task] = { ...ds, buffer: b };
+    }
+    const tex = d.createTexture({ label: "live frame", size: [sw, sh], format: "rgba8unorm",
+      usage: GPUTextureUsage.COPY_DST | GPUTextureUsage.COPY_SRC | GPUTextureUsage.RENDER_ATTACHMENT });
+    const canvases = opts.canvases || { [opts.task || this.info.tasks[0]]: opts.canvas };
+    const targets = {};
+    for (const [task, c] of Object.entries(canvases)) {
+      if (!displays[task]) throw new DeMTError("bad-input", `the model has no task ${task}`);
+      c.width = displays[task].width;
+      c.height = displays[task].height;
+      const ctx = c.getContext("webgpu");
+      ctx.configure({ device: d, format: "rgba8unorm", usage: GPUTextureUsage.COPY_DST, alphaMode: "opaque" });
+      targets[task] = ctx;
+    }
+    let shown = opts.task && opts.task !== "all" ? [opts.task] : Object.keys(targets);
+    const pre = [...(ranges.preprocess || []), ...(ranges.forward || [])];
+    let plan = [];
+    const setShown = (tasks) => {
+      shown = tasks.filter((t) => targets[t]);
+      plan = pre.concat(...shown.map((t) => ranges["display:" + t] || []));
+    };
+    setShown(shown);
+
+    const stats = { fps: 0, frames: 0, dropped: 0, importMs: 0, encodeMs: 0, gpuMs: 0, goCalls: 0, createsPerFrame: 0,
+      encodersPerFrame: 0, firstFrameMs: null, setupMs: performance.now() - t0, input: [h, w], source: [sh, sw] };
+    this._timings.live = stats;
+    const base = { creates: gpuCounters.creates, encoders: gpuCounters.encoders, goCalls: gpuCounters.goCalls };
+    let inFlight = false, stopped = false, cb = 0, lastTime = -1;
+    const times = [];
+    const fail = (e) => {
+      stop();
+      const err = e instanceof DeMTError ? e : new DeMTError("gpu-validation", String(e && e.message || e));
+      if (opts.onError) opts.onError(err); else console.error(err);
+    };
+    const onLost = (info) => fail(lostError(info));
+    gpuHook.onLost.add(onLost);
+    const stop = () => {
+      stopped = true;
+      gpuHook.onLost.delete(onLost);
+      if (cb && video.cancelVideoFrameCallback) video.cancelVideoFrameCallback(cb);
+    };
+    const onFrame = (now, meta) => {
+      if (stopped) return;
+      cb = video.requestVideoFrameCallback(onFrame);
+      if (document.hidden || video.paused) return;
+      if (meta && meta.mediaTime === lastTime) return;
+      if (inFlight) { stats.dropped++; return; }
+      if (meta) lastTime = meta.mediaTime;
+      inFlight = true;
+      try {
+        encodeFrame();
+      } catch (e) {
+        inFlight = false;
+        fail(new DeMTError("gpu-validation", `live frame: ${e.message || e}`));
+      }
+    };
+    const encodeFrame = () => {
+      const ta = performance.now();
+      try {
+        d.queue.copyExternalImageToTexture({ source: video }, { texture: tex }, [sw, sh]);
+      } catch (e) {
+        throw new DeMTError("bad-input", `the video frame could not be imported: ${e.message || e}`);
+      }
+      const tb = performance.now();
+      const enc = d.createCommandEncoder();
+      enc.copyTextureToBuffer({ texture: tex }, { buffer: img, bytesPerRow: sw * 4, rowsPerImage: sh }, [sw, sh]);
+      const pass = enc.beginComputePass();
+      for (const [lo, hi] of plan) {
+        for (let i = lo; i < hi; i++) {
+          const c = cmds[i], a = c.args;
+          if (c.op === 0) pass.setPipeline(a[0]);
+          else if (c.op === 1) pass.setBindGroup(a[0], a[1], a[2] || []);
+          else pass.dispatchWorkgroups(a[0], a[1] ?? 1, a[2] ?? 1);
+        }
+      }
+      pass.end();
+      for (const t of shown) {
+        const ds = displays[t];
+        enc.copyBufferToTexture({ buffer: ds.buffer, bytesPerRow: ds.width * 4, rowsPerImage: ds.height },
+          { texture: targets[t].getCurrentTexture() }, [ds.width, ds.height]);
+      }
+      d.queue.submit([enc.finish()]);
+      const tc = performance.now();
+      d.queue.onSubmittedWorkDone().then(() => {
+        inFlight = false;
+        if (stopped) return;
+        if (gpuHook.errors.length) return checkUncaptured().catch(fail);
+        const td = performance.now();
+        stats.frames++;
+        if (stats.firstFrameMs == null) stats.firstFrameMs = td - (this._loadedAt || t0);
+        stats.importMs = tb - ta; stats.encodeMs = tc - tb; stats.gpuMs = td - tc;
+        times.push(td);
+        while (times.length && times[0] < td - 1000) times.shift();
+        stats.fps = times.length;
+        stats.goCalls = gpuCounters.goCalls - base.goCalls;
+        stats.createsPerFrame = (gpuCounters.creates - base.creates) / stats.frames;
+        stats.encodersPerFrame = (gpuCounters.encoders - base.encoders) / stats.frames;
+        if (opts.onStats) opts.onStats({ ...stats });
+      }, fail);
+    };
+    cb = video.requestVideoFrameCallback(onFrame);
+    return {
+      stop,
+      setTask: (t) => setShown(t === "all" ? Object.keys(targets) : [t]),
+      get stats() { return { ...stats }; },
+      schedule: sched,
+    };
   }
 
   /** Releases the model's executors (and its GPU memory). */

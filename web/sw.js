@@ -3,7 +3,7 @@
 // rebuilt module is picked up), the cache when the network fails. Models are cached by
 // demt.js itself (cache "demt-models-v1", checked against the file's checksums on decode).
 const SHELL = "demt-shell-v1";
-const FILES = ["./", "index.html", "style.css", "demt.js", "demt.wasm", "wasm_exec.js"];
+const FILES = ["./", "index.html", "live.html", "style.css", "demt.js", "demt.wasm", "wasm_exec.js"];
 
 // clean drops the "redirected" flag (Go's file server redirects /index.html to /): a
 // redirected response cannot answer a navigation.
