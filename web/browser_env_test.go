@@ -174,11 +174,8 @@ func override(path string, h http.HandlerFunc) {
 func newTab(t *testing.T, timeout time.Duration) (context.Context, func()) {
 	t.Helper()
 	if shared.browser == nil {
-		ctx, stop := startChromium(t)
+		ctx, stop := startChromium(t, true)
 		shared.browser, shared.stop = ctx, stop
-		if err := chromedp.Run(ctx); err != nil { // starts the browser
-			t.Fatalf("starting Chromium: %v", err)
-		}
 	}
 	tab, cancelTab := chromedp.NewContext(shared.browser)
 	ctx, cancel := context.WithTimeout(tab, timeout)
@@ -190,28 +187,36 @@ func newTab(t *testing.T, timeout time.Duration) (context.Context, func()) {
 
 // startChromium starts headless Chromium with WebGPU (SwiftShader through Vulkan, which
 // also makes WebGPU canvases and video import work headless: notes/browser.md §3) and a
-// fake camera playing the test clip.
-func startChromium(t *testing.T) (context.Context, func()) {
+// fake camera playing the test clip (with the permission prompt auto-accepted when
+// acceptCamera is set; without it getUserMedia is denied).
+func startChromium(t *testing.T, acceptCamera bool) (context.Context, func()) {
 	chromium := chromiumPath(t)
 	profile, err := os.MkdirTemp("", "demt-chromium-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	clip := filepath.Join(shared.dir, "camera.y4m")
-	if err := writeY4M(clip, 320, 240, 60); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(clip); err != nil {
+		if err := writeY4M(clip, 320, 240, 60); err != nil {
+			t.Fatal(err)
+		}
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.UserDataDir(profile), chromedp.NoFirstRun,
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromium), chromedp.UserDataDir(profile), chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck, chromedp.NoSandbox, chromedp.Flag("headless", "new"),
 		chromedp.Flag("enable-unsafe-webgpu", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("enable-features", "Vulkan"), chromedp.Flag("use-vulkan", "swiftshader"),
 		chromedp.Flag("use-angle", "swiftshader"),
-		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-file-for-fake-video-capture", clip),
-		chromedp.WindowSize(1280, 1000))
+		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-file-for-fake-video-capture", clip),
+		chromedp.WindowSize(1280, 1000)}
+	if acceptCamera {
+		opts = append(opts, chromedp.Flag("use-fake-ui-for-media-stream", true))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
+	if err := chromedp.Run(ctx); err != nil { // starts the browser
+		t.Fatalf("starting Chromium: %v", err)
+	}
 	return ctx, func() {
 		cancelCtx()
 		cancelAlloc()
