@@ -4,7 +4,7 @@ BIN      := bin
 FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu wasm demo sizes clean
+.PHONY: all build test vet fmt-check unit fuzz wasm-check bench bench-gpu wasm demo sizes bench-web clean
 
 all: build
 
@@ -51,6 +51,11 @@ DEMO_FIXTURE ?= ../shared/fixtures/official/hrnet18s-pascal
 demo: wasm
 	$(GO) run ./tools/demomodel -fixture $(DEMO_FIXTURE) -o web/models/default.demt
 	$(GO) run ./tools/serve -dir web -addr 127.0.0.1:8080
+
+# demt.js in headless Chromium on the full-size HRNet18-S PASCAL and Swin-T NYUD models
+# (random weights) at 256²: load stages, first frame, mean frame over 20, the CPU path per image.
+bench-web:
+	$(GO) test -run XXX -bench Web -benchtime 1x -timeout 120m ./web
 
 # Raw and gzip sizes of what the browser downloads (the wasm must stay ≤ 3 MiB gzipped).
 sizes: wasm

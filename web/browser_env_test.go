@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 }
 
 // browserEnv builds the wasm module and the models once and starts the server.
-func browserEnv(t *testing.T) {
+func browserEnv(t testing.TB) {
 	t.Helper()
 	shared.once.Do(func() { shared.err = setUpEnv(fixture.Root(t)) })
 	if shared.err != nil {
@@ -173,6 +173,7 @@ func override(path string, h http.HandlerFunc) {
 // newTab opens a tab of the shared Chromium (started on first use) with a deadline.
 func newTab(t *testing.T, timeout time.Duration) (context.Context, func()) {
 	t.Helper()
+	browserEnv(t)
 	if shared.browser == nil {
 		ctx, stop := startChromium(t, true)
 		shared.browser, shared.stop = ctx, stop
@@ -189,7 +190,7 @@ func newTab(t *testing.T, timeout time.Duration) (context.Context, func()) {
 // also makes WebGPU canvases and video import work headless: notes/browser.md §3) and a
 // fake camera playing the test clip (with the permission prompt auto-accepted when
 // acceptCamera is set; without it getUserMedia is denied).
-func startChromium(t *testing.T, acceptCamera bool) (context.Context, func()) {
+func startChromium(t testing.TB, acceptCamera bool) (context.Context, func()) {
 	chromium := chromiumPath(t)
 	profile, err := os.MkdirTemp("", "demt-chromium-")
 	if err != nil {

@@ -156,34 +156,50 @@ export interface ProbabilityResult extends ResultBase { kind: "probability"; pro
 export type TaskResult = LabelResult | DepthResult | NormalsResult | ProbabilityResult;
 
 export interface LiveStats {
+  /** Frames completed in the last second. */
   fps: number;
   frames: number;
+  /** Video frames skipped because a frame was still on the GPU. */
   dropped: number;
-  /** Per-stage latency of the last frame, ms. */
+  /** Per-stage latency of the last frame, ms: video → texture, encoding + submit (CPU), GPU until done. */
   importMs: number;
   encodeMs: number;
   gpuMs: number;
-  /** JS calls into Go since the live loop's warm-up (0 by design). */
+  /** From load resolving (or live() starting) to the first displayed frame. */
+  firstFrameMs: number | null;
+  /** live()'s set-up: executor at the live size, one recorded warm-up frame. */
+  setupMs: number;
+  /** JS calls into Go since the live loop started (0 by design). */
   goCalls: number;
-  /** GPU objects created since the warm-up, per frame. */
+  /** GPU objects (create*, importExternalTexture) created per frame since the loop started (0 by design). */
   createsPerFrame: number;
+  /** Command encoders per frame (1: WebGPU has no reusable command buffers). */
+  encodersPerFrame: number;
+  /** [height, width] of the model input and of the source crop (width a multiple of 64). */
+  input: [number, number];
+  source: [number, number];
 }
 
 export interface LiveOptions {
-  /** A canvas the results are drawn into (WebGPU, rgba8unorm). */
-  canvas: HTMLCanvasElement;
-  tasks?: string[];
-  /** The model input: a long side or [height, width] (default: the video fitted to 256). */
+  /** One canvas for one task (opts.task, default the first)... */
+  canvas?: HTMLCanvasElement;
+  task?: string;
+  /** ...or one canvas per task. Canvases are sized to the output and configured for WebGPU (rgba8unorm). */
+  canvases?: Record<string, HTMLCanvasElement>;
+  /** The model input: a long side (default 256) or [height, width]; the width is rounded to a multiple of 64. */
   size?: number | [number, number];
-  opacity?: number;
   onStats?: (s: LiveStats) => void;
+  /** The loop stopped: device-lost (then m.recover() and live() again), gpu-validation, bad-input. */
   onError?: (e: DeMTError) => void;
 }
 
 export interface LiveHandle {
   stop(): void;
+  /** Which of the canvases are drawn: one task or "all". */
   setTask(task: string | "all"): void;
-  setOpacity(opacity: number): void;
+  readonly stats: LiveStats;
+  /** The recorded frame's dispatch list (gpu.Schedule). */
+  readonly schedule: { image: string; steps: { kernel: string; stage: string }[]; displays: { task: string; label: string; height: number; width: number }[] };
 }
 
 export class DeMT {
