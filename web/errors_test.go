@@ -26,6 +26,19 @@ window.runErrors = async (good) => {
       ["missing", "/bad/missing.demt"], ["html", "/bad/page.demt"]]) {
     await attempt(name, () => DeMT.load(url, {device: "cpu", cache: false}));
   }
+  // A damaged copy in Cache Storage is dropped and fetched again.
+  const cache = await caches.open("demt-models-v1");
+  const href = new URL(good, location.href).href;
+  await cache.put(href, new Response(await (await fetch("/bad/corrupted.demt")).arrayBuffer()));
+  let refetched = null;
+  await attempt("damaged-cache", async () => { const c = await DeMT.load(good, {device: "cpu", size: [32, 32]}); refetched = !c.info.fromCache; await c.dispose(); });
+  res.refetched = {code: refetched ? "ok" : "served the damaged copy"};
+  res.cachedAgain = {code: (await cache.match(href)) ? "ok" : "not cached"};
+  await cache.delete(href);
+  const ac = new AbortController();
+  const p = DeMT.load(good, {device: "cpu", cache: false, signal: ac.signal});
+  ac.abort();
+  await attempt("aborted", () => p);
   const m = await DeMT.load(good, {device: "cpu", cache: false, size: [32, 32]});
   await attempt("huge", () => m.run(new OffscreenCanvas(10000, 10000)));
   await attempt("tiny", () => m.run(new ImageData(1, 1)));
@@ -120,6 +133,10 @@ func TestBadInputs(t *testing.T) {
 		"garbage-png":   {"unsupported-source", "cannot decode"},
 		"not-a-source":  {"unsupported-source", ""},
 		"still-alive":   {"ok", ""},
+		"damaged-cache": {"ok", ""},
+		"refetched":     {"ok", ""},
+		"cachedAgain":   {"ok", ""},
+		"aborted":       {"aborted", "aborted"},
 		"disposed":      {"disposed", ""},
 		"device-lost":   {"device-lost", "destroyed"},
 		"recovered":     {"ok", ""},

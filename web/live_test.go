@@ -5,6 +5,7 @@ import (
 	"context"
 	"image/png"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,15 @@ func TestLivePageFakeCamera(t *testing.T) {
 	st := waitLive(t, ctx, liveFrames)
 	if st.Stats.GoCalls != 0 || st.Stats.CreatesPerFrame != 0 {
 		t.Errorf("per frame after warm-up: %d Go calls, %g new GPU objects per frame; want 0", st.Stats.GoCalls, st.Stats.CreatesPerFrame)
+	}
+	var statsText string
+	if err := chromedp.Run(ctx, chromedp.Text("#stats", &statsText)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fps", "import", "encode", "GPU", "first frame", "Go calls 0", "new GPU objects/frame 0"} {
+		if !strings.Contains(statsText, want) {
+			t.Errorf("the stats line %q does not show %q", statsText, want)
+		}
 	}
 	// With the overlay opaque, the canvas shows palette colours (semseg).
 	inPalette := overlayPaletteShare(t, ctx)
