@@ -11,10 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/demt-web/demt/cpu"
-	"github.com/demt-web/demt/imageio"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
+	"github.com/demt-web/demt/session"
 )
 
 // Options tune Choose.
@@ -71,31 +70,30 @@ func Choose(cfg *model.Config, w *model.Weights, opt Options) (*Report, error) {
 	if budget == 0 {
 		budget = DefaultBudget(opt.DType)
 	}
+	norm := demtfile.ImageNetNormalization()
 	in, h, wd := opt.Input, opt.H, opt.W
 	if in == nil {
-		h, wd = 64, 64
-		in = imageio.Normalize(SyntheticScene(h, wd), h, wd, imageNetMean, imageNetStd)
+		s, err := session.New(&session.Model{Config: cfg, Weights: w, Norm: norm}, session.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("calibrate: %w", err)
+		}
+		if in, h, wd, err = s.Image(SyntheticScene(64, 64), 64, 64, 64, 64); err != nil {
+			return nil, fmt.Errorf("calibrate: %w", err)
+		}
 	}
 	run := func(ws *model.Weights) ([][]float32, error) {
-		plain, err := model.Build(cfg, ws, h, wd)
+		s, err := session.New(&session.Model{Config: cfg, Weights: ws, Norm: norm}, session.Options{Threads: opt.Threads})
 		if err != nil {
 			return nil, err
 		}
-		plan, err := model.Optimize(plain)
+		defer s.Close()
+		r, err := s.Run(in, h, wd)
 		if err != nil {
 			return nil, err
 		}
-		ex, err := cpu.New(plan, cpu.Options{Threads: opt.Threads})
-		if err != nil {
-			return nil, err
-		}
-		defer ex.Close()
-		if err := ex.Run(in); err != nil {
-			return nil, err
-		}
-		var out [][]float32
-		for _, o := range plan.Outputs {
-			out = append(out, append([]float32(nil), ex.Tensor(o.Tensor)...))
+		out := make([][]float32, len(r.Outputs))
+		for i, o := range r.Outputs {
+			out[i] = o.Data
 		}
 		return out, nil
 	}
@@ -196,11 +194,6 @@ func Choose(cfg *model.Config, w *model.Weights, opt Options) (*Report, error) {
 	rep.Measured = worst(out, ref)
 	return rep, nil
 }
-
-var (
-	imageNetMean = [3]float32{0.485, 0.456, 0.406}
-	imageNetStd  = [3]float32{0.229, 0.224, 0.225}
-)
 
 func equal(a, b []float32) bool {
 	for i := range a {

@@ -1,6 +1,7 @@
 // Package colormap holds the colours demt-web paints task outputs with — the PASCAL VOC
-// class palette and the turbo depth colormap — shared by the CPU renderer (imageio) and
-// the GPU display kernels, so that both paint the same.
+// class palette and the turbo depth colormap — and the table of which rendering each task
+// gets (RenderingOf), shared by the CPU renderer (imageio) and the GPU display kernels, so
+// that both paint the same.
 package colormap
 
 import "math"

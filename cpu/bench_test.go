@@ -20,15 +20,8 @@ func benchModel(b *testing.B, name string) (*model.Config, *model.Weights) {
 	root := fixture.Root(b)
 	switch name {
 	case "hrnet18s-pascal":
-		m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg, w, err := fixturemodel.Load(m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return cfg, w
+		m := fixturemodel.Named(b, "hrnet18s-pascal")
+		return m.Config, m.Weights
 	case "swin-t-nyud":
 		cfg, w, err := fixture.RandomModel(filepath.Join(root, "keys", "swin_t-nyud.json"), 1)
 		if err != nil {
@@ -74,15 +67,8 @@ func benchForward(b *testing.B, name string, size int, optimize bool) {
 			b.Fatal(err)
 		}
 	}
-	ex, err := cpu.New(plan, cpu.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ex.Close()
 	in := randomInput(size, size)
-	if err := ex.Run(in); err != nil { // warm-up
-		b.Fatal(err)
-	}
+	ex := runPlan(b, plan, in, cpu.Options{}) // the first run warms up
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	allocs := ms.Mallocs
@@ -102,25 +88,13 @@ func benchForward(b *testing.B, name string, size int, optimize bool) {
 
 // TestRunAllocatesNothing: a second run of the same plan allocates no memory.
 func TestRunAllocatesNothing(t *testing.T) {
-	m, err := fixture.LoadModel(filepath.Join(fixture.Root(t), "swin-nyud-small"))
+	m := fixturemodel.Named(t, "swin-nyud-small")
+	plan, err := model.Build(m.Config, m.Weights, 40, 44)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, w, err := fixturemodel.Load(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := model.Build(cfg, w, 40, 44)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := cpu.New(plan, cpu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
 	in := randomInput(40, 44)
-	ex.Run(in)
+	ex := runPlan(t, plan, in, cpu.Options{})
 	if n := testing.AllocsPerRun(3, func() { ex.Run(in) }); n > 0 {
 		t.Fatalf("Run allocates %v times per call", n)
 	}

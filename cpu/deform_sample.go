@@ -10,26 +10,30 @@ type deformSample struct {
 func (d *deformSample) run(p *pool) { p.run(d.h, 1, d) }
 
 func (d *deformSample) chunk(_, lo, hi int) {
-	c, h, w := d.c, d.h, d.w
+	c, w := d.c, d.w
 	for y := lo; y < hi; y++ {
 		for x := 0; x < w; x++ {
-			off := d.off[(y*w+x)*2*c : (y*w+x+1)*2*c]
-			out := d.y[(y*w+x)*c : (y*w+x+1)*c]
-			for ch := range out {
-				py, px := float32(y)+off[2*ch], float32(x)+off[2*ch+1]
-				// Fast path: all four corners inside (the common case).
-				if py >= 0 && px >= 0 && py < float32(h-1) && px < float32(w-1) {
-					y0, x0 := int(py), int(px)
-					ly, lx := py-float32(y0), px-float32(x0)
-					i := (y0*w+x0)*c + ch
-					v1, v2 := d.x[i], d.x[i+c]
-					v3, v4 := d.x[i+w*c], d.x[i+w*c+c]
-					out[ch] = (1-ly)*(1-lx)*v1 + (1-ly)*lx*v2 + ly*(1-lx)*v3 + ly*lx*v4
-					continue
-				}
-				out[ch] = sampleTV(d.x, h, w, c, ch, py, px)
-			}
+			t := y*w + x
+			sampleToken(d.x, d.off[t*2*c:(t+1)*2*c], d.y[t*c:(t+1)*c], y, x, d.h, w, c)
 		}
+	}
+}
+
+// sampleToken samples every channel of the token at (y, x): out[ch] = x at (y + off[2ch], x + off[2ch+1]).
+func sampleToken(img, off, out []float32, y, x, h, w, c int) {
+	for ch := range out {
+		py, px := float32(y)+off[2*ch], float32(x)+off[2*ch+1]
+		// Fast path: all four corners inside (the common case).
+		if py >= 0 && px >= 0 && py < float32(h-1) && px < float32(w-1) {
+			y0, x0 := int(py), int(px)
+			ly, lx := py-float32(y0), px-float32(x0)
+			i := (y0*w+x0)*c + ch
+			v1, v2 := img[i], img[i+c]
+			v3, v4 := img[i+w*c], img[i+w*c+c]
+			out[ch] = (1-ly)*(1-lx)*v1 + (1-ly)*lx*v2 + ly*(1-lx)*v3 + ly*lx*v4
+			continue
+		}
+		out[ch] = sampleTV(img, h, w, c, ch, py, px)
 	}
 }
 

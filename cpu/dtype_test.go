@@ -13,7 +13,6 @@ import (
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
 	"github.com/demt-web/demt/npy"
-	"github.com/demt-web/demt/verify"
 )
 
 // TestStoredDTypes converts every fixture to .demt in f16 and int8, runs it, and compares each
@@ -28,19 +27,8 @@ func TestStoredDTypes(t *testing.T) {
 		{demtfile.DTypeF16, 3e-3, 0.99},
 		{demtfile.DTypeInt8, 3e-2, 0.97},
 	}
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil || len(models) == 0 {
-		t.Fatalf("no model fixtures: %v", err)
-	}
-	for _, m := range models {
-		cfg, w, err := fixturemodel.Load(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, h, wd, err := verify.Input(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range fixturemodel.All(t) {
+		cfg, w, in, h, wd := m.Config, m.Weights, m.Input, m.H, m.W
 		for _, c := range cases {
 			t.Run(m.Name+"/"+c.dtype, func(t *testing.T) {
 				rep, err := calibrate.Choose(cfg, w, calibrate.Options{DType: c.dtype})
@@ -62,14 +50,7 @@ func TestStoredDTypes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ex, err := cpu.New(plan, cpu.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ex.Close()
-				if err := ex.Run(in); err != nil {
-					t.Fatal(err)
-				}
+				ex := runPlan(t, plan, in, cpu.Options{})
 				for _, o := range plan.Outputs {
 					ref, err := npy.ReadFile(filepath.Join(m.Dir, "out_"+o.Task+".npy"))
 					if err != nil {

@@ -8,7 +8,7 @@ package cpu
 
 import (
 	"fmt"
-	"sort"
+	"math"
 
 	"github.com/demt-web/demt/model"
 )
@@ -37,23 +37,35 @@ type Executor struct {
 
 type kernel interface{ run(p *pool) }
 
-// New prepares the plan: it plans the buffers, re-lays out weights and builds one kernel per op.
+// New prepares the plan: it validates it, plans the buffers, re-lays out weights and builds
+// one kernel per op.
 func New(p *model.Plan, opt Options) (*Executor, error) {
-	e := &Executor{plan: p, pool: newPool(opt.Threads), progress: opt.Progress}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	keep := make([]bool, len(p.Tensors))
 	for _, id := range opt.Keep {
+		if id < 0 || id >= len(p.Tensors) {
+			return nil, fmt.Errorf("keep tensor %d out of range", id)
+		}
 		keep[id] = true
 	}
-	for _, o := range p.Outputs {
-		keep[o.Tensor] = true
+	mem, err := model.PlanMemory(p, model.MemoryOptions{Keep: keep, KeepAll: opt.KeepAll})
+	if err != nil {
+		return nil, err
 	}
-	keep[p.Input] = true
-	if opt.KeepAll {
-		for i := range keep {
-			keep[i] = true
+	e := &Executor{plan: p, pool: newPool(opt.Threads), progress: opt.Progress}
+	e.bytes = mem.Bytes()
+	slabs := make([][]float32, len(mem.SlotElems))
+	for i, n := range mem.SlotElems {
+		slabs[i] = make([]float32, n)
+	}
+	e.bufs = make([][]float32, len(p.Tensors))
+	for id, s := range mem.Slot {
+		if s != model.NoSlot {
+			e.bufs[id] = slabs[s][:p.Tensors[id].Shape.Numel()]
 		}
 	}
-	e.planBuffers(keep)
 	for i := range p.Ops {
 		k, err := e.prepare(&p.Ops[i])
 		if err != nil {
@@ -63,66 +75,6 @@ func New(p *model.Plan, opt Options) (*Executor, error) {
 		e.kernels = append(e.kernels, k)
 	}
 	return e, nil
-}
-
-// planBuffers gives every tensor a buffer; a tensor's memory is reused by later tensors once
-// its last reader has run (best fit among free slabs).
-func (e *Executor) planBuffers(keep []bool) {
-	p := e.plan
-	last := make([]int, len(p.Tensors))
-	for i := range last {
-		last[i] = -1
-	}
-	for i, op := range p.Ops {
-		for _, id := range op.Inputs {
-			last[id] = i
-		}
-		if op.Residual != model.NoTensor {
-			last[op.Residual] = i
-		}
-	}
-	type slab struct{ data []float32 }
-	var free []*slab
-	owner := make([]*slab, len(p.Tensors))
-	get := func(n int) *slab {
-		best := -1
-		for i, s := range free {
-			if len(s.data) >= n && (best < 0 || len(s.data) < len(free[best].data)) {
-				best = i
-			}
-		}
-		if best >= 0 && len(free[best].data) <= 2*n+1024 {
-			s := free[best]
-			free = append(free[:best], free[best+1:]...)
-			return s
-		}
-		e.bytes += int64(n) * 4
-		return &slab{data: make([]float32, n)}
-	}
-	e.bufs = make([][]float32, len(p.Tensors))
-	assign := func(id int) {
-		if owner[id] != nil {
-			return
-		}
-		n := p.Tensors[id].Shape.Numel()
-		owner[id] = get(n)
-		e.bufs[id] = owner[id].data[:n]
-	}
-	assign(p.Input)
-	for i, op := range p.Ops {
-		assign(op.Output)
-		freed := map[int]bool{} // an op may read a tensor twice (shared keys and values)
-		for _, id := range append(append([]int{}, op.Inputs...), op.Residual) {
-			if id != model.NoTensor && last[id] == i && !keep[id] && owner[id] != nil && !freed[id] {
-				freed[id] = true
-				free = append(free, owner[id])
-			}
-		}
-		if last[op.Output] < 0 && !keep[op.Output] {
-			free = append(free, owner[op.Output])
-		}
-	}
-	sort.Slice(free, func(i, j int) bool { return len(free[i].data) < len(free[j].data) })
 }
 
 // Bytes returns the activation memory the executor allocated.
@@ -180,10 +132,28 @@ func (e *Executor) epilogue(op *model.Op, cout int) (epilogue, error) {
 	if ep.shift, err = e.constData(op.Shift, cout); err != nil {
 		return ep, err
 	}
-	if op.Residual != model.NoTensor {
-		ep.residual = e.bufs[op.Residual]
+	if r, ok := op.Residual.Get(); ok {
+		ep.residual = e.bufs[r]
 	}
 	return ep, nil
+}
+
+// prepareLinear prepares the Linear (weight, bias and epilogue) of op from x (of shape s) to y.
+func (e *Executor) prepareLinear(op *model.Op, x []float32, s model.Shape, y []float32, out model.Shape) (*linear, error) {
+	w, err := e.constData(op.Weight, out.C*s.C)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := e.epilogue(op, out.C)
+	if err != nil {
+		return nil, err
+	}
+	l := &linear{x: x, y: y, w: newWeightMatrix(w, out.C, s.C), bias: ep.bias, n: s.H * s.W, k: s.C, m: out.C, ep: ep}
+	l.ep.bias = nil
+	for i := 0; i < e.pool.n; i++ {
+		l.scratch = append(l.scratch, newGemmScratch(s.C))
+	}
+	return l, nil
 }
 
 func (e *Executor) prepare(op *model.Op) (kernel, error) {
@@ -195,26 +165,9 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 	threads := e.pool.n
 	switch op.Kind {
 	case model.OpLinear:
-		s := ins(0)
-		w, err := e.constData(op.Weight, out.C*s.C)
-		if err != nil {
-			return nil, err
-		}
-		ep, err := e.epilogue(op, out.C)
-		if err != nil {
-			return nil, err
-		}
-		l := &linear{x: in(0), y: y, w: newWeightMatrix(w, out.C, s.C), bias: ep.bias, n: s.H * s.W, k: s.C, m: out.C, ep: ep}
-		l.ep.bias = nil
-		for i := 0; i < threads; i++ {
-			l.scratch = append(l.scratch, newGemmScratch(s.C))
-		}
-		return l, nil
+		return e.prepareLinear(op, in(0), ins(0), y, out)
 	case model.OpConv2D:
 		s := ins(0)
-		if op.Groups <= 0 || s.C%op.Groups != 0 || out.C%op.Groups != 0 {
-			return nil, fmt.Errorf("bad groups %d for %d→%d channels", op.Groups, s.C, out.C)
-		}
 		cing := s.C / op.Groups
 		w, err := e.constData(op.Weight, out.C*cing*op.KH*op.KW)
 		if err != nil {
@@ -250,8 +203,8 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 			return nil, err
 		}
 		l := &layerNorm{x: in(0), y: y, w: w, b: b, n: out.H * out.W, c: out.C, eps: float64(op.Eps)}
-		if op.Residual != model.NoTensor {
-			l.res = e.bufs[op.Residual]
+		if r, ok := op.Residual.Get(); ok {
+			l.res = e.bufs[r]
 		}
 		return l, nil
 	case model.OpAffine:
@@ -264,9 +217,6 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 	case model.OpAdd:
 		a := &add{y: y, act: op.Act2, n: out.Numel()}
 		for i := range op.Inputs {
-			if ins(i) != out {
-				return nil, fmt.Errorf("input %d shape %s, output %s", i, ins(i), out)
-			}
 			a.xs = append(a.xs, in(i))
 		}
 		return a, nil
@@ -276,17 +226,9 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 			ry: model.ResizeTaps(s.H, out.H), rx: model.ResizeTaps(s.W, out.W)}, nil
 	case model.OpConcat:
 		k := &concat{y: y, n: out.H * out.W, c: out.C}
-		total := 0
 		for i := range op.Inputs {
-			if ins(i).H != out.H || ins(i).W != out.W {
-				return nil, fmt.Errorf("input %d shape %s, output %s", i, ins(i), out)
-			}
 			k.xs = append(k.xs, in(i))
 			k.cs = append(k.cs, ins(i).C)
-			total += ins(i).C
-		}
-		if total != out.C {
-			return nil, fmt.Errorf("inputs have %d channels, output %d", total, out.C)
 		}
 		return k, nil
 	case model.OpStack:
@@ -299,39 +241,19 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		s := ins(0)
 		return &patchMerge{x: in(0), y: y, ih: s.H, iw: s.W, c: s.C, oh: out.H, ow: out.W}, nil
 	case model.OpOffsetCoords:
-		if out.C != 18 {
-			return nil, fmt.Errorf("OffsetCoords wants 18 channels, got %d", out.C)
-		}
 		return &offsetCoords{x: in(0), y: y, h: out.H, w: out.W}, nil
 	case model.OpDeformSample:
-		if ins(1).C != 2*out.C {
-			return nil, fmt.Errorf("offsets have %d channels, want %d", ins(1).C, 2*out.C)
-		}
 		return &deformSample{x: in(0), off: in(1), y: y, h: out.H, w: out.W, c: out.C}, nil
 	case model.OpTaskAttention:
 		q, k, v := ins(0), ins(1), ins(2)
 		a := &taskAttention{q: in(0), k: in(1), v: in(2), y: y, hw: out.H * out.W, heads: op.Heads,
-			cq: q.C, ck: k.C, cv: v.C, cy: out.C, shared: op.SharedKV}
-		if op.Heads > 0 && q.H == out.H && k.H%out.H == 0 {
-			a.t = k.H / out.H
-		}
-		switch {
-		case a.t == 0 || q.C%op.Heads != 0 || out.C%op.Heads != 0 || v.H != k.H:
-			return nil, fmt.Errorf("bad task attention shapes q=%s k=%s v=%s out=%s heads=%d", q, k, v, out, op.Heads)
-		case op.SharedKV && (k.C != q.C/op.Heads || out.C != op.Heads*v.C):
-			return nil, fmt.Errorf("shared task attention: k has %d channels, want %d; out %d, want %d", k.C, q.C/op.Heads, out.C, op.Heads*v.C)
-		case !op.SharedKV && (k.C != q.C || v.C != out.C):
-			return nil, fmt.Errorf("task attention: q %d, k %d, v %d, out %d channels", q.C, k.C, v.C, out.C)
-		}
+			cq: q.C, ck: k.C, cv: v.C, cy: out.C, shared: op.SharedKV, t: k.H / out.H}
 		for i := 0; i < threads; i++ {
 			a.scratch = append(a.scratch, make([]float32, a.t))
 		}
 		return a, nil
 	case model.OpWindowAttention:
 		c, win := out.C, op.Window
-		if op.Heads <= 0 || c%op.Heads != 0 || win <= 0 {
-			return nil, fmt.Errorf("bad window attention: %d channels, %d heads, window %d", c, op.Heads, win)
-		}
 		qkvW, err := e.constData(op.QKVWeight, 3*c*c)
 		if err != nil {
 			return nil, err
@@ -360,6 +282,29 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 			wa.scratch = append(wa.scratch, newWindowScratch(win*win, c))
 		}
 		return wa, nil
+	case model.OpDeformLinear:
+		s := ins(0)
+		l, err := e.prepareLinear(op, nil, s, y, out)
+		if err != nil {
+			return nil, err
+		}
+		d := &deformLinear{lin: l, x: in(0), off: in(1), h: s.H, w: s.W, c: s.C}
+		for i := 0; i < threads; i++ {
+			d.sampled = append(d.sampled, make([]float32, deformLinearBlock*s.C))
+		}
+		return d, nil
+	case model.OpBatchNorm:
+		g, _ := e.constData(op.Weight, out.C)
+		b, _ := e.constData(op.Bias, out.C)
+		m, _ := e.constData(op.Mean, out.C)
+		v, _ := e.constData(op.Var, out.C)
+		bn := &batchNorm{x: in(0), y: y, mean: m, bia: b, scale: make([]float32, out.C), n: out.H * out.W, c: out.C}
+		for i := range bn.scale {
+			bn.scale[i] = float32(float64(g[i]) / math.Sqrt(float64(v[i])+float64(op.Eps)))
+		}
+		return bn, nil
+	case model.OpActivation:
+		return &activation{x: in(0), y: y, act: op.Act1, n: out.Numel()}, nil
 	}
 	return nil, fmt.Errorf("unsupported op kind %s", op.Kind)
 }

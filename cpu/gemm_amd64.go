@@ -1,3 +1,5 @@
+//go:build amd64 && !noasm
+
 package cpu
 
 import "golang.org/x/sys/cpu"

@@ -1,3 +1,5 @@
+//go:build amd64 && !noasm
+
 #include "textflag.h"
 
 // func kern6x16(a *float32, lda int, b *float32, k int, c *float32)

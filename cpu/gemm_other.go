@@ -1,7 +1,9 @@
-//go:build !amd64
+//go:build !amd64 || noasm
 
 package cpu
 
+// haveSIMD is false: the portable kernels run (on other architectures, and on amd64 built
+// with -tags noasm, which tests the kernels the wasm build runs).
 const haveSIMD = false
 
 func kern6x16(a *float32, lda int, b *float32, k int, c *float32) {

@@ -14,15 +14,8 @@ import (
 // TestAnyInputSize runs every fixture model at small, odd and non-square sizes (≥ 32×32):
 // plain and optimized plans must build, run and agree, with finite outputs of the input size.
 func TestAnyInputSize(t *testing.T) {
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range models {
-		cfg, w, err := fixturemodel.Load(&m)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range fixturemodel.All(t) {
+		cfg, w := m.Config, m.Weights
 		for _, s := range [][2]int{{32, 32}, {33, 97}, {61, 35}, {64, 64}} {
 			t.Run(fmt.Sprintf("%s/%dx%d", m.Name, s[0], s[1]), func(t *testing.T) {
 				in := randomInput(s[0], s[1])
@@ -36,13 +29,7 @@ func TestAnyInputSize(t *testing.T) {
 				}
 				var outs [2][][]float32
 				for i, p := range []*model.Plan{plain, opt} {
-					ex, err := cpu.New(p, cpu.Options{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := ex.Run(in); err != nil {
-						t.Fatal(err)
-					}
+					ex := runPlan(t, p, in, cpu.Options{})
 					for _, o := range p.Outputs {
 						sh := p.Tensors[o.Tensor].Shape
 						if sh.H != s[0] || sh.W != s[1] {
@@ -50,7 +37,6 @@ func TestAnyInputSize(t *testing.T) {
 						}
 						outs[i] = append(outs[i], append([]float32(nil), ex.Tensor(o.Tensor)...))
 					}
-					ex.Close()
 				}
 				for j := range outs[0] {
 					for _, v := range outs[1][j] {

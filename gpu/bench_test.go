@@ -10,7 +10,6 @@ import (
 	"github.com/demt-web/demt/internal/fixturemodel"
 	"github.com/demt-web/demt/internal/optest"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/verify"
 )
 
 // benchRun times Run + Wait of plan p and reports GMAC/s from the plan's MAC count.
@@ -57,7 +56,7 @@ func BenchmarkKernel(b *testing.B) {
 		}),
 		optest.EpilogueCase("resize/32x32x256-64x64", model.OpResize, optest.Sh(32, 32, 256), optest.Sh(64, 64, 256), func(*model.Op, map[string][]int) {}),
 		{Name: "window_attention/28x28x96", In: []model.Shape{optest.Sh(28, 28, 96)}, Out: optest.Sh(28, 28, 96),
-			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
+			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, QKVWeight: "qkv.w", QKVBias: "qkv.b",
 				Weight: "proj.w", Bias: "proj.b", Table: "table", Heads: 3, Window: 7, ShiftSize: 3},
 			Consts: map[string][]int{"qkv.w": {288, 96}, "qkv.b": {288}, "proj.w": {96, 96}, "proj.b": {96}, "table": {169, 3}}},
 	}
@@ -87,23 +86,8 @@ func BenchmarkForward(b *testing.B) {
 	}
 	for _, kind := range []string{"optimized", "plain"} {
 		b.Run("hrnet18s-pascal/33x49/"+kind, func(b *testing.B) {
-			m, err := fixture.LoadModel(filepath.Join(root, "hrnet18s-pascal"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg, w, err := fixturemodel.Load(m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in, h, wd, err := verify.Input(m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := model.Build(cfg, w, h, wd)
-			if err != nil {
-				b.Fatal(err)
-			}
-			run(b, p, in, kind == "optimized")
+			m := fixturemodel.Named(b, "hrnet18s-pascal")
+			run(b, m.Plan(b), m.Input, kind == "optimized")
 		})
 	}
 	sizes := []int{64}

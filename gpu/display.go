@@ -3,47 +3,13 @@ package gpu
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/demt-web/demt/colormap"
 	"math"
 
+	"github.com/demt-web/demt/colormap"
 	"github.com/demt-web/demt/model"
 	"github.com/gogpu/gputypes"
 	"github.com/gogpu/wgpu"
 )
-
-// Display modes of colorize.wgsl: the renderings of imageio.Colorize, which the CLI uses
-// for PNGs (the GPU result matches it up to one grey level of float32 rounding).
-const (
-	modePalette = iota // argmax, palette colour
-	modeDepth          // clamp at 0, min–max, turbo
-	modeNormals        // L2-normalise, trunc((n+1)/2·255)
-	modeSigmoid        // grey trunc(255·sigmoid(l0))
-	modeSal            // grey trunc(255·sigmoid(l1 − l0))
-	modeMinMax         // grey round(255·(x − min)/(max − min))
-)
-
-// displayMode picks a task's rendering as imageio.Colorize does.
-func displayMode(task string, channels int) int {
-	switch task {
-	case "semseg", "human_parts":
-		return modePalette
-	case "depth":
-		return modeDepth
-	case "normals":
-		return modeNormals
-	case "edge":
-		return modeSigmoid
-	case "sal":
-		if channels == 1 {
-			return modeSigmoid
-		}
-		return modeSal
-	}
-	if channels > 1 {
-		return modePalette
-	}
-	return modeMinMax
-}
 
 // palette returns colormap.Palette packed as RGBA8 (R in the low byte).
 func palette() []uint32 {
@@ -101,13 +67,13 @@ func (e *Executor) prepareDisplay() error {
 		}
 		e.owned = append(e.owned, rgba)
 		j := &displayJob{task: o.Task, tensor: o.Tensor, rgba: rgba}
-		mode := displayMode(o.Task, s.C)
+		how := colormap.RenderingOf(o.Task, s.C)
 		x := e.bufs[o.Tensor]
 		// The dispatches go to the job, not to the forward: record them by hand.
 		mark := len(e.dispatches)
-		if mode == modeDepth || mode == modeMinMax {
+		if how.MinMax() {
 			var clamp0 uint32
-			if mode == modeDepth {
+			if how.ClampZero() {
 				clamp0 = 1
 			}
 			if err := e.add(minMax, []uint32{uint32(s.H * s.W), uint32(s.C), clamp0, 0}, 1, 1, 1, x, mm); err != nil {
@@ -115,7 +81,7 @@ func (e *Executor) prepareDisplay() error {
 			}
 		}
 		gx, gy := grid(ceilDiv(s.H*s.W, wgSize))
-		if err := e.add(colorize, []uint32{uint32(s.H * s.W), uint32(s.C), uint32(mode), 0}, gx, gy, 1, x, palette, mm, rgba); err != nil {
+		if err := e.add(colorize, []uint32{uint32(s.H * s.W), uint32(s.C), uint32(how), 0}, gx, gy, 1, x, palette, mm, rgba); err != nil {
 			return err
 		}
 		j.dispatches = append(j.dispatches, e.dispatches[mark:]...)

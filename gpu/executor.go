@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/demt-web/demt/model"
@@ -43,10 +42,7 @@ type Executor struct {
 	staging    *wgpu.Buffer
 	inBytes    []byte
 	display    map[string]*displayJob
-	// fused[i] is true for a DeformSample op i whose sampling is done by the Linear op i+1
-	// (linear.wgsl's DEFORM variant); its output tensor gets no buffer.
-	fused []bool
-	pre   *preprocessJob
+	pre        *preprocessJob
 }
 
 // dispatch is one kernel launch of the forward.
@@ -67,38 +63,27 @@ const (
 
 // New prepares plan p on device d.
 func New(d *Device, p *model.Plan, opt Options) (*Executor, error) {
-	e := &Executor{d: d, plan: p, keep: make([]bool, len(p.Tensors)), consts: map[string]*wgpu.Buffer{}}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("gpu: %w", err)
+	}
+	keep := make([]bool, len(p.Tensors))
 	for _, id := range opt.Keep {
 		if id < 0 || id >= len(p.Tensors) {
 			return nil, fmt.Errorf("gpu: keep tensor %d out of range", id)
 		}
-		e.keep[id] = true
+		keep[id] = true
 	}
-	for _, o := range p.Outputs {
-		e.keep[o.Tensor] = true
+	mem, err := model.PlanMemory(p, model.MemoryOptions{Keep: keep, KeepAll: opt.KeepAll})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: %w", err)
 	}
-	e.keep[p.Input] = true
-	if opt.KeepAll {
-		for i := range e.keep {
-			e.keep[i] = true
-		}
-	}
-	e.findFusions()
-	if err := e.planBuffers(); err != nil {
+	e := &Executor{d: d, plan: p, keep: mem.Kept, consts: map[string]*wgpu.Buffer{}}
+	if err := e.allocate(mem); err != nil {
 		e.Close()
 		return nil, err
 	}
 	for i := range p.Ops {
-		if e.fused[i] {
-			continue
-		}
-		var err error
-		if i > 0 && e.fused[i-1] {
-			err = e.linearDeform(&p.Ops[i-1], &p.Ops[i], opt.F16Weights)
-		} else {
-			err = e.prepare(&p.Ops[i], opt)
-		}
-		if err != nil {
+		if err := e.prepare(&p.Ops[i], opt); err != nil {
 			e.Close()
 			return nil, fmt.Errorf("gpu: op #%d %s %s: %w", i, p.Ops[i].Kind, p.Ops[i].Name, err)
 		}
@@ -115,115 +100,33 @@ func New(d *Device, p *model.Plan, opt Options) (*Executor, error) {
 	return e, nil
 }
 
-// findFusions marks each DeformSample whose output is not kept and is read only by the
-// Linear right after it, as its input.
-func (e *Executor) findFusions() {
+// allocate takes one buffer from the device pool per slot of the memory plan and points every
+// tensor at its slot's buffer.
+func (e *Executor) allocate(mem *model.MemoryPlan) error {
 	p := e.plan
-	e.fused = make([]bool, len(p.Ops))
-	readers := make([]int, len(p.Tensors))
-	for _, op := range p.Ops {
-		for _, id := range op.Inputs {
-			readers[id]++
-		}
-		if op.Residual != model.NoTensor {
-			readers[op.Residual]++
-		}
+	first := make([]int, len(mem.SlotElems)) // the largest tensor of each slot, for labels and errors
+	for i := range first {
+		first[i] = -1
 	}
-	for i := 0; i+1 < len(p.Ops); i++ {
-		op, next := &p.Ops[i], &p.Ops[i+1]
-		if op.Kind == model.OpDeformSample && next.Kind == model.OpLinear && !e.keep[op.Output] &&
-			readers[op.Output] == 1 && len(next.Inputs) == 1 && next.Inputs[0] == op.Output {
-			e.fused[i] = true
+	for id, s := range mem.Slot {
+		if s != model.NoSlot && (first[s] < 0 || p.Tensors[id].Shape.Numel() > p.Tensors[first[s]].Shape.Numel()) {
+			first[s] = id
 		}
 	}
-}
-
-// reads returns the tensors op i reads: its inputs, its residual and, for a Linear with a
-// fused DeformSample before it, that op's inputs.
-func (e *Executor) reads(i int) []int {
-	op := &e.plan.Ops[i]
-	ids := append([]int(nil), op.Inputs...)
-	if op.Residual != model.NoTensor {
-		ids = append(ids, op.Residual)
-	}
-	if i > 0 && e.fused[i-1] {
-		ids = append(ids, e.plan.Ops[i-1].Inputs...)
-	}
-	return ids
-}
-
-// planBuffers gives every tensor a buffer; a tensor's buffer is reused by later tensors once
-// its last reader has run (best fit among free buffers, as the CPU executor does).
-func (e *Executor) planBuffers() error {
-	p := e.plan
-	last := make([]int, len(p.Tensors))
-	for i := range last {
-		last[i] = -1
-	}
-	for i := range p.Ops {
-		for _, id := range e.reads(i) {
-			last[id] = i
-		}
-	}
-	var free []*wgpu.Buffer
-	owner := make([]*wgpu.Buffer, len(p.Tensors))
-	get := func(id int) (*wgpu.Buffer, error) {
-		n := poolSize(uint64(p.Tensors[id].Shape.Numel()) * 4)
-		best := -1
-		for i, b := range free {
-			if b.Size() >= n && (best < 0 || b.Size() < free[best].Size()) {
-				best = i
-			}
-		}
-		if best >= 0 && free[best].Size() <= 2*n+4096 {
-			b := free[best]
-			free = append(free[:best], free[best+1:]...)
-			return b, nil
-		}
-		b, err := e.d.getBuffer(fmt.Sprintf("tensor %s %s", p.Tensors[id].Name, p.Tensors[id].Shape), n)
+	for s, n := range mem.SlotElems {
+		t := p.Tensors[first[s]]
+		b, err := e.d.getBuffer(fmt.Sprintf("tensor %s %s", t.Name, t.Shape), poolSize(uint64(n)*4))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.slabs = append(e.slabs, b)
-		return b, nil
 	}
 	e.bufs = make([]*wgpu.Buffer, len(p.Tensors))
-	assign := func(id int) error {
-		if owner[id] != nil {
-			return nil
-		}
-		b, err := get(id)
-		if err != nil {
-			return err
-		}
-		owner[id], e.bufs[id] = b, b
-		return nil
-	}
-	if err := assign(p.Input); err != nil {
-		return err
-	}
-	for i, op := range p.Ops {
-		if e.fused[i] {
-			continue // no buffer for the sampled map; its inputs live until the Linear
-		}
-		if err := assign(op.Output); err != nil {
-			return err
-		}
-		for _, id := range e.reads(i) {
-			if e.bufs[id] == nil && !(i > 0 && e.fused[i-1] && id == p.Ops[i-1].Output) {
-				return fmt.Errorf("gpu: op #%d %s reads tensor %s before any op writes it", i, op.Name, p.Tensors[id].Name)
-			}
-			if last[id] == i && !e.keep[id] && owner[id] != nil {
-				free = append(free, owner[id])
-				owner[id] = nil // a tensor read twice by one op is freed once
-			}
-		}
-		if last[op.Output] < 0 && !e.keep[op.Output] {
-			free = append(free, owner[op.Output])
-			owner[op.Output] = nil
+	for id, s := range mem.Slot {
+		if s != model.NoSlot {
+			e.bufs[id] = e.slabs[s]
 		}
 	}
-	sort.Slice(free, func(i, j int) bool { return free[i].Size() < free[j].Size() })
 	return nil
 }
 

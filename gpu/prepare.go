@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 	"github.com/gogpu/gputypes"
 	"github.com/gogpu/wgpu"
 )
@@ -54,8 +54,8 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 			return err
 		}
 		res, flags := e.d.dummy, uint32(0)
-		if op.Residual != model.NoTensor {
-			res, flags = e.bufs[op.Residual], flagResidual
+		if r, ok := op.Residual.Get(); ok {
+			res, flags = e.bufs[r], flagResidual
 		}
 		k, err := e.d.kernel("layer_norm", 4)
 		if err != nil {
@@ -73,8 +73,8 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 			return err
 		}
 		res, flags := e.d.dummy, uint32(0)
-		if op.Residual != model.NoTensor {
-			res, flags = e.bufs[op.Residual], flagResidual
+		if r, ok := op.Residual.Get(); ok {
+			res, flags = e.bufs[r], flagResidual
 		}
 		k, err := e.d.kernel("affine", 4)
 		if err != nil {
@@ -92,11 +92,6 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 			return err
 		}
 		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
-		for i := range op.Inputs {
-			if ins(i) != out {
-				return fmt.Errorf("input %d shape %s, output %s", i, ins(i), out)
-			}
-		}
 		for i := 0; i < len(op.Inputs); i += 4 {
 			xs := [4]*wgpu.Buffer{e.d.dummy, e.d.dummy, e.d.dummy, e.d.dummy}
 			n := min(4, len(op.Inputs)-i)
@@ -136,17 +131,11 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 		off := 0
 		for i := range op.Inputs {
 			s := ins(i)
-			if s.H != out.H || s.W != out.W {
-				return fmt.Errorf("input %d shape %s, output %s", i, s, out)
-			}
 			gx, gy := grid(ceilDiv(s.Numel(), wgSize))
 			if err := e.add(k, []uint32{uint32(s.Numel()), uint32(s.C), uint32(out.C), uint32(off)}, gx, gy, 1, in(i), y); err != nil {
 				return err
 			}
 			off += s.C
-		}
-		if off != out.C {
-			return fmt.Errorf("inputs have %d channels, output %d", off, out.C)
 		}
 		return nil
 	case model.OpStack:
@@ -163,9 +152,6 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 			}
 			off += n
 		}
-		if off != out.Numel() {
-			return fmt.Errorf("inputs have %d values, output %d", off, out.Numel())
-		}
 		return nil
 	case model.OpPatchMerge:
 		s := ins(0)
@@ -176,9 +162,6 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
 		return e.add(k, []uint32{uint32(s.H), uint32(s.W), uint32(s.C), uint32(out.W), uint32(out.Numel()), 0, 0, 0}, gx, gy, 1, in(0), y)
 	case model.OpOffsetCoords:
-		if out.C != 18 {
-			return fmt.Errorf("OffsetCoords wants 18 channels, got %d", out.C)
-		}
 		k, err := e.d.kernel("offset_coords", 1)
 		if err != nil {
 			return err
@@ -186,9 +169,6 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
 		return e.add(k, []uint32{uint32(out.W), uint32(out.Numel()), 0, 0}, gx, gy, 1, in(0), y)
 	case model.OpDeformSample:
-		if ins(1).C != 2*out.C {
-			return fmt.Errorf("offsets have %d channels, want %d", ins(1).C, 2*out.C)
-		}
 		k, err := e.d.kernel("deform_sample", 2)
 		if err != nil {
 			return err
@@ -197,17 +177,9 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 		return e.add(k, []uint32{uint32(out.H), uint32(out.W), uint32(out.C), uint32(out.Numel())}, gx, gy, 1, in(0), in(1), y)
 	case model.OpTaskAttention:
 		qs, ks, vs := ins(0), ins(1), ins(2)
-		t := 0
-		if op.Heads > 0 && qs.H == out.H && ks.H%out.H == 0 {
-			t = ks.H / out.H
-		}
-		switch {
-		case t == 0 || t > 8 || qs.C%op.Heads != 0 || out.C%op.Heads != 0 || vs.H != ks.H:
-			return fmt.Errorf("bad task attention shapes q=%s k=%s v=%s out=%s heads=%d (at most 8 tasks)", qs, ks, vs, out, op.Heads)
-		case op.SharedKV && (ks.C != qs.C/op.Heads || out.C != op.Heads*vs.C):
-			return fmt.Errorf("shared task attention: k has %d channels, want %d; out %d, want %d", ks.C, qs.C/op.Heads, out.C, op.Heads*vs.C)
-		case !op.SharedKV && (ks.C != qs.C || vs.C != out.C):
-			return fmt.Errorf("task attention: q %d, k %d, v %d, out %d channels", qs.C, ks.C, vs.C, out.C)
+		t := ks.H / out.H
+		if t > 8 {
+			return fmt.Errorf("%d tasks: the kernel handles at most 8", t)
 		}
 		k, err := e.d.kernel("task_attention", 3)
 		if err != nil {
@@ -223,6 +195,30 @@ func (e *Executor) prepare(op *model.Op, opt Options) error {
 			gx, gy, 1, in(0), in(1), in(2), y)
 	case model.OpWindowAttention:
 		return e.windowAttention(op, in(0), out, opt.F16Weights, y)
+	case model.OpDeformLinear:
+		return e.deformLinear(op, opt.F16Weights)
+	case model.OpBatchNorm:
+		bufs := []*wgpu.Buffer{in(0)}
+		for _, name := range []string{op.Weight, op.Bias, op.Mean, op.Var} {
+			b, err := e.constBuf(name, out.C, "", false)
+			if err != nil {
+				return err
+			}
+			bufs = append(bufs, b)
+		}
+		k, err := e.d.kernel("batch_norm", 5)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(out.Numel()), uint32(out.C), f32bits(op.Eps), 0}, gx, gy, 1, append(bufs, y)...)
+	case model.OpActivation:
+		k, err := e.d.kernel("activation", 1)
+		if err != nil {
+			return err
+		}
+		gx, gy := grid(ceilDiv(out.Numel(), wgSize))
+		return e.add(k, []uint32{uint32(out.Numel()), uint32(op.Act1), 0, 0}, gx, gy, 1, in(0), y)
 	}
 	return fmt.Errorf("unsupported op kind %s", op.Kind)
 }
@@ -246,37 +242,31 @@ func (e *Executor) linear(x *wgpu.Buffer, n, k, m int, weight string, op *model.
 		uint32(ceilDiv(m, 64)), uint32(ceilDiv(n, 64)), 1, x, w, ep.bias, ep.scale, ep.shift, ep.residual, y)
 }
 
-// linearDeform adds the DEFORM variant of linear.wgsl: the Linear lin applied to the
-// DeformSample sample without storing the sampled map.
-func (e *Executor) linearDeform(sample, lin *model.Op, f16 bool) error {
+// deformLinear adds a deform_linear.wgsl dispatch: op's Linear applied to the deformable
+// sampling of its inputs (x, offsets) without storing the sampled map.
+func (e *Executor) deformLinear(op *model.Op, f16 bool) error {
 	p := e.plan
-	s := p.Tensors[sample.Inputs[0]].Shape
-	out := p.Tensors[lin.Output].Shape
-	if p.Tensors[sample.Inputs[1]].Shape.C != 2*s.C || p.Tensors[sample.Output].Shape != s {
-		return fmt.Errorf("offsets have %d channels, want %d", p.Tensors[sample.Inputs[1]].Shape.C, 2*s.C)
-	}
-	w, err := e.constBuf(lin.Weight, out.C*s.C, "", f16)
+	s := p.Tensors[op.Inputs[0]].Shape
+	out := p.Tensors[op.Output].Shape
+	w, err := e.constBuf(op.Weight, out.C*s.C, "", f16)
 	if err != nil {
 		return err
 	}
-	ep, err := e.epilogueBufs(lin, out.C)
+	ep, err := e.epilogueBufs(op, out.C)
 	if err != nil {
 		return err
 	}
-	kern, err := e.d.kernel("linear", 7, append(variant(f16), "DEFORM")...)
+	kern, err := e.d.kernel("deform_linear", 7, variant(f16)...)
 	if err != nil {
 		return err
 	}
 	n := s.H * s.W
-	return e.add(kern, []uint32{uint32(n), uint32(s.C), uint32(out.C), ep.flags, uint32(lin.Act1), uint32(lin.Act2), f32bits(lin.OutScale), uint32(s.W)},
+	return e.add(kern, []uint32{uint32(n), uint32(s.C), uint32(out.C), ep.flags, uint32(op.Act1), uint32(op.Act2), f32bits(op.OutScale), uint32(s.W)},
 		uint32(ceilDiv(out.C, 64)), uint32(ceilDiv(n, 64)), 1,
-		e.bufs[sample.Inputs[0]], w, ep.bias, ep.scale, ep.shift, ep.residual, e.bufs[sample.Inputs[1]], e.bufs[lin.Output])
+		e.bufs[op.Inputs[0]], w, ep.bias, ep.scale, ep.shift, ep.residual, e.bufs[op.Inputs[1]], e.bufs[op.Output])
 }
 
 func (e *Executor) conv2d(op *model.Op, s model.Shape, x *wgpu.Buffer, out model.Shape, f16 bool, y *wgpu.Buffer) error {
-	if op.Groups <= 0 || s.C%op.Groups != 0 || out.C%op.Groups != 0 {
-		return fmt.Errorf("bad groups %d for %d→%d channels", op.Groups, s.C, out.C)
-	}
 	cing := s.C / op.Groups
 	w, err := e.constBuf(op.Weight, out.C*cing*op.KH*op.KW, fmt.Sprintf("conv %d %d %d %d", out.C, cing, op.KH, op.KW), f16)
 	if err != nil {
@@ -311,7 +301,7 @@ func (e *Executor) windowAttention(op *model.Op, x *wgpu.Buffer, out model.Shape
 	if err != nil {
 		return err
 	}
-	qkvOp := &model.Op{Bias: op.QKVBias, Residual: model.NoTensor}
+	qkvOp := &model.Op{Bias: op.QKVBias}
 	if err := e.linear(x, n, c, 3*c, op.QKVWeight, qkvOp, f16, qkv); err != nil {
 		return err
 	}
@@ -334,7 +324,7 @@ func (e *Executor) windowAttention(op *model.Op, x *wgpu.Buffer, out model.Shape
 		uint32(hp), uint32(wp), f32bits(scale), 0, 0, 0}, gx, gy, 1, qkv, qkvB, table, o); err != nil {
 		return err
 	}
-	projOp := &model.Op{Bias: op.Bias, Residual: model.NoTensor}
+	projOp := &model.Op{Bias: op.Bias}
 	return e.linear(o, n, c, c, op.Weight, projOp, f16, y)
 }
 
@@ -369,8 +359,8 @@ func (e *Executor) epilogueBufs(op *model.Op, cout int) (epilogueBuffers, error)
 		}
 		ep.flags |= flagScale
 	}
-	if op.Residual != model.NoTensor {
-		ep.residual = e.bufs[op.Residual]
+	if r, ok := op.Residual.Get(); ok {
+		ep.residual = e.bufs[r]
 		ep.flags |= flagResidual
 	}
 	return ep, nil
@@ -495,7 +485,7 @@ func tapsBytes(ih, iw, oh, ow int) []byte {
 func packF16(data []float32) []byte {
 	raw := make([]byte, 2*len(data)+2*(len(data)%2))
 	for i, v := range data {
-		binary.LittleEndian.PutUint16(raw[2*i:], npy.FloatToHalf(v))
+		binary.LittleEndian.PutUint16(raw[2*i:], f16.FromFloat32(v))
 	}
 	return raw
 }

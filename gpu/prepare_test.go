@@ -136,9 +136,7 @@ func runRaw(t *testing.T, d *Device, k *pipeline, xs []float32) []float32 {
 // TestRunAgainAllocatesNothing checks that a second Run (and Read) creates no GPU buffer and
 // that a new executor of the same plan takes its activation buffers from the pool.
 func TestRunAgainAllocatesNothing(t *testing.T) {
-	d := testDevice(t)
-	c := optest.Cases()[3] // conv2d with BN and ReLU
-	p, in, id := c.Plan(1)
+	d, p, in, id := smallCase(t)
 	e, err := New(d, p, Options{Keep: []int{id}})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +207,7 @@ func TestDisplay(t *testing.T) {
 		p.Consts[wn] = &model.Const{Name: wn, Shape: []int{task.c, 3}, Data: data}
 		p.Tensors = append(p.Tensors, model.TensorInfo{Name: "out_" + task.name, Shape: optest.Sh(h, w, task.c)})
 		id := len(p.Tensors) - 1
-		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: task.name, Inputs: []int{0}, Output: id, Weight: wn, Residual: model.NoTensor})
+		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: task.name, Inputs: []int{0}, Output: id, Weight: wn})
 		p.Outputs = append(p.Outputs, model.Output{Task: task.name, Tensor: id})
 	}
 	e, err := New(d, p, Options{})
@@ -277,9 +275,7 @@ func TestDisplay(t *testing.T) {
 // TestRunGoAllocations reports the Go heap allocations of one Run (our code allocates
 // nothing per op; gogpu's command recording does allocate).
 func TestRunGoAllocations(t *testing.T) {
-	d := testDevice(t)
-	c := optest.Cases()[3]
-	p, in, id := c.Plan(1)
+	d, p, in, id := smallCase(t)
 	e, err := New(d, p, Options{Keep: []int{id}})
 	if err != nil {
 		t.Fatal(err)
@@ -294,4 +290,12 @@ func TestRunGoAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("%d dispatches: %.0f Go allocations per Run", len(e.dispatches), allocs)
+}
+
+// smallCase returns the test device and the plan, input and output tensor of a small parity
+// case (a conv2d with batch norm and ReLU), for tests of the executor's bookkeeping.
+func smallCase(t *testing.T) (*Device, *model.Plan, []float32, int) {
+	c := optest.Find(t, "conv2d/3x3-bn-relu")
+	p, in, id := c.Plan(c.Seed())
+	return testDevice(t), p, in, id
 }

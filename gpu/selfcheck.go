@@ -23,8 +23,8 @@ func selfCheck(d *Device) error {
 	p.Consts["w"] = &model.Const{Name: "w", Shape: []int{m, c}, Data: wt}
 	p.Consts["b"] = &model.Const{Name: "b", Shape: []int{m}, Data: bias}
 	p.Ops = []model.Op{
-		{Kind: model.OpLinear, Name: "linear", Inputs: []int{0}, Output: 1, Weight: "w", Bias: "b", Act1: model.ActGELU, Residual: model.NoTensor},
-		{Kind: model.OpResize, Name: "resize", Inputs: []int{1}, Output: 2, Residual: model.NoTensor},
+		{Kind: model.OpLinear, Name: "linear", Inputs: []int{0}, Output: 1, Weight: "w", Bias: "b", Act1: model.ActGELU},
+		{Kind: model.OpResize, Name: "resize", Inputs: []int{1}, Output: 2},
 	}
 	in := make([]float32, h*w*c)
 	for i := range in {

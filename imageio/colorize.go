@@ -1,50 +1,17 @@
 package imageio
 
 import (
-	"bufio"
 	"fmt"
-	"github.com/demt-web/demt/colormap"
 	"image"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/demt-web/demt/internal/atomicfile"
+
+	"github.com/demt-web/demt/colormap"
 )
-
-// How Colorize renders a task.
-type rendering int
-
-const (
-	renderPalette rendering = iota // argmax over channels, class palette
-	renderDepth                    // clamp at 0, min-max, turbo colormap
-	renderNormals                  // L2-normalise, (n+1)/2·255 as RGB
-	renderSigmoid                  // 255·sigmoid(logit) grey
-	renderSal                      // 255·softmax(l)[1] grey
-	renderMinMax                   // min-max grey
-)
-
-func renderingOf(task string, channels int) rendering {
-	switch task {
-	case "semseg", "human_parts":
-		return renderPalette
-	case "depth":
-		return renderDepth
-	case "normals":
-		return renderNormals
-	case "edge":
-		return renderSigmoid
-	case "sal":
-		if channels == 1 {
-			return renderSigmoid
-		}
-		return renderSal
-	}
-	if channels > 1 {
-		return renderPalette
-	}
-	return renderMinMax
-}
 
 // Colorize renders one task's raw output, channels-last [H, W, C] logits, as RGBA
 // (alpha 255), row-major [H, W, 4]:
@@ -70,29 +37,38 @@ func Colorize(task string, channels int, hwc []float32, h, w int) []uint8 {
 	set := func(p int, r, g, b uint8) {
 		out[4*p], out[4*p+1], out[4*p+2], out[4*p+3] = r, g, b, 255
 	}
-	switch renderingOf(task, c) {
-	case renderPalette:
+	how := colormap.RenderingOf(task, c)
+	// x0 is channel 0 of pixel p, clamped at 0 where the rendering says so.
+	x0 := func(p int) float32 {
+		if how.ClampZero() {
+			return max(hwc[p*c], 0)
+		}
+		return hwc[p*c]
+	}
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	if how.MinMax() {
+		for p := 0; p < n; p++ {
+			lo, hi = min(lo, x0(p)), max(hi, x0(p))
+		}
+	}
+	switch how {
+	case colormap.RenderPalette:
 		pal := colormap.Palette()
 		for p := 0; p < n; p++ {
 			k := argmax(hwc[p*c : p*c+c])
 			col := pal[k%len(pal)]
 			set(p, col[0], col[1], col[2])
 		}
-	case renderDepth:
-		lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-		for p := 0; p < n; p++ {
-			v := max(hwc[p*c], 0)
-			lo, hi = min(lo, v), max(hi, v)
-		}
+	case colormap.RenderDepth:
 		for p := 0; p < n; p++ {
 			t := 0.0
 			if hi > lo {
-				t = float64((max(hwc[p*c], 0) - lo) / (hi - lo))
+				t = float64((x0(p) - lo) / (hi - lo))
 			}
 			r, g, b := colormap.Turbo(t)
 			set(p, r, g, b)
 		}
-	case renderNormals:
+	case colormap.RenderNormals:
 		for p := 0; p < n; p++ {
 			var rgb [3]uint8
 			var ss float64
@@ -105,25 +81,21 @@ func Colorize(task string, channels int, hwc []float32, h, w int) []uint8 {
 			}
 			set(p, rgb[0], rgb[1], rgb[2])
 		}
-	case renderSigmoid:
+	case colormap.RenderSigmoid:
 		for p := 0; p < n; p++ {
-			g := truncByte(255 * float64(sigmoid(hwc[p*c])))
+			g := truncByte(255 * float64(sigmoid(x0(p))))
 			set(p, g, g, g)
 		}
-	case renderSal:
+	case colormap.RenderSal:
 		for p := 0; p < n; p++ {
 			g := truncByte(255 * float64(sigmoid(hwc[p*c+1]-hwc[p*c])))
 			set(p, g, g, g)
 		}
-	case renderMinMax:
-		lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-		for p := 0; p < n; p++ {
-			lo, hi = min(lo, hwc[p*c]), max(hi, hwc[p*c])
-		}
+	case colormap.RenderMinMax:
 		for p := 0; p < n; p++ {
 			var g uint8
 			if hi > lo {
-				g = uint8(math.Round(float64((hwc[p*c] - lo) / (hi - lo) * 255)))
+				g = uint8(math.Round(float64((x0(p) - lo) / (hi - lo) * 255)))
 			}
 			set(p, g, g, g)
 		}
@@ -162,7 +134,7 @@ func truncByte(v float64) uint8 {
 // "index<TAB>name<TAB>#rrggbb" per class name. It is empty for tasks rendered otherwise
 // (depth, normals, edge, sal) and when there are no class names.
 func Legend(task string, classNames []string) string {
-	if len(classNames) == 0 || renderingOf(task, len(classNames)) != renderPalette {
+	if len(classNames) == 0 || colormap.RenderingOf(task, len(classNames)) != colormap.RenderPalette {
 		return ""
 	}
 	pal := colormap.Palette()
@@ -181,29 +153,10 @@ func WritePNG(path string, rgba []uint8, h, w int) error {
 		return fmt.Errorf("write %s: %d bytes for a %dx%d RGBA image", path, len(rgba), h, w)
 	}
 	img := &image.NRGBA{Pix: rgba, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	bw := bufio.NewWriter(tmp)
-	if err := png.Encode(bw, img); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if err := png.Encode(w, img); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	})
 }

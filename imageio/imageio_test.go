@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/demt-web/demt/internal/fixture"
@@ -25,14 +26,7 @@ var (
 // TestNormalizeMatchesFixture checks Decode + Normalize against the official transform's
 // input.npy for every model fixture.
 func TestNormalizeMatchesFixture(t *testing.T) {
-	models, err := fixture.Models(fixture.Root(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(models) == 0 {
-		t.Fatal("no model fixtures")
-	}
-	for _, m := range models {
+	for _, m := range fixture.All(t) {
 		t.Run(m.Name, func(t *testing.T) {
 			rgb, h, w, err := Decode(filepath.Join(m.Dir, "input.png"))
 			if err != nil {
@@ -42,7 +36,7 @@ func TestNormalizeMatchesFixture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := []int{1, 3, h, w}; !equalInts(ref.Shape, want) {
+			if want := []int{1, 3, h, w}; !slices.Equal(ref.Shape, want) {
 				t.Fatalf("input.npy shape %v, decoded image %dx%d", ref.Shape, h, w)
 			}
 			got := Normalize(rgb, h, w, imagenetMean, imagenetStd)
@@ -56,18 +50,6 @@ func TestNormalizeMatchesFixture(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func writeImage(t *testing.T, name string, img image.Image) string {
@@ -312,24 +294,5 @@ func TestWritePNG(t *testing.T) {
 	}
 	if err := WritePNG(filepath.Join(t.TempDir(), "no", "such", "dir.png"), rgba, 2, 3); err == nil {
 		t.Fatal("missing folder: no error")
-	}
-}
-
-func TestFitSize(t *testing.T) {
-	for _, c := range []struct{ h, w, long, wantH, wantW int }{
-		{33, 49, 512, 33, 49},      // small: own size
-		{512, 512, 512, 512, 512},  // exactly the long side
-		{1024, 768, 512, 512, 384}, // landscape halves
-		{768, 1024, 512, 384, 512}, // portrait
-		{10000, 10, 512, 512, 16},  // thin: at least 16
-		{1000, 333, 512, 512, 170}, // 333·0.512 = 170.496 rounds down
-		{1000, 335, 512, 512, 172}, // 335·0.512 = 171.52 rounds up
-		{1, 1, 512, 1, 1},          // tiny images are not enlarged
-		{600, 400, 256, 256, 171},  // 400·256/600 = 170.67
-	} {
-		h, w := FitSize(c.h, c.w, c.long)
-		if h != c.wantH || w != c.wantW {
-			t.Errorf("FitSize(%d, %d, %d) = %d×%d, want %d×%d", c.h, c.w, c.long, h, w, c.wantH, c.wantW)
-		}
 	}
 }

@@ -3,16 +3,20 @@ package model
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // MinInputSize is the smallest input side the plan accepts.
-const MinInputSize = 32
+const MinInputSize = 16
 
 const normEps = 1e-5
 
-// Build makes the plain (unrewritten) plan of the whole eval forward at batch 1 for an
-// input of h×w pixels. Every tensor a fixture manifest names is an observable tensor of
-// the plain plan. Weights are shared with w, not copied.
+// Build makes the canonical plan of the whole eval forward at batch 1 for an input of h×w
+// pixels: every module as the official code computes it — Conv2D/Linear with their bias only,
+// explicit BatchNorm (running statistics), Activation and Add ops where the official code has
+// them. Optimize rewrites it into the fused plan executors run fast. Every tensor a fixture
+// manifest names is an observable tensor of the canonical plan. Weights are shared with w,
+// not copied.
 func Build(c *Config, w *Weights, h, wd int) (*Plan, error) {
 	if h < MinInputSize || wd < MinInputSize {
 		return nil, fmt.Errorf("input %dx%d is smaller than %dx%d", h, wd, MinInputSize, MinInputSize)
@@ -68,7 +72,7 @@ func (b *builder) weight(name string) string {
 		b.fail("missing float tensor %s", name)
 		return name
 	}
-	b.p.Consts[name] = &Const{Name: name, Shape: t.Shape, Data: t.F32}
+	b.p.Consts[name] = &Const{Name: name, Shape: t.Shape, Data: t.F32, Param: name}
 	return name
 }
 
@@ -85,49 +89,21 @@ func (b *builder) rows(name string, r0, r1 int) string {
 	}
 	cols := t.Numel() / t.Shape[0]
 	shape := append([]int{r1 - r0}, t.Shape[1:]...)
-	b.p.Consts[cn] = &Const{Name: cn, Shape: shape, Data: t.F32[r0*cols : r1*cols]}
+	b.p.Consts[cn] = &Const{Name: cn, Shape: shape, Data: t.F32[r0*cols : r1*cols], Param: name, Rows: [2]int{r0, r1}}
 	return cn
 }
 
-// bn folds an eval-mode BatchNorm into per-channel scale and shift constants:
-// scale = γ/√(var+ε), shift = β − mean·scale.
-func (b *builder) bn(prefix string) (scale, shift string) {
-	scale, shift = prefix+"#scale", prefix+"#shift"
-	if _, ok := b.p.Consts[scale]; ok {
-		return scale, shift
-	}
-	g, be, m, v := b.w.Get(prefix+".weight"), b.w.Get(prefix+".bias"), b.w.Get(prefix+".running_mean"), b.w.Get(prefix+".running_var")
-	if g == nil || be == nil || m == nil || v == nil || g.F32 == nil || be.F32 == nil || m.F32 == nil || v.F32 == nil {
-		b.fail("incomplete BatchNorm %s", prefix)
-		return scale, shift
-	}
-	n := len(g.F32)
-	sc, sh := make([]float32, n), make([]float32, n)
-	for i := range sc {
-		s := float64(g.F32[i]) / math.Sqrt(float64(v.F32[i])+normEps)
-		sc[i] = float32(s)
-		sh[i] = float32(float64(be.F32[i]) - float64(m.F32[i])*s)
-	}
-	b.p.Consts[scale] = &Const{Name: scale, Shape: []int{n}, Data: sc}
-	b.p.Consts[shift] = &Const{Name: shift, Shape: []int{n}, Data: sh}
-	return scale, shift
-}
-
-// op appends o; kinds without a residual get Residual = NoTensor (the others set it).
+// op appends o and returns its output.
 func (b *builder) op(o Op) int {
-	switch o.Kind {
-	case OpLinear, OpConv2D, OpLayerNorm, OpAffine:
-	default:
-		o.Residual = NoTensor
-	}
 	b.p.Ops = append(b.p.Ops, o)
 	return o.Output
 }
 
-// epi is an epilogue description for conv/linear helpers.
+// epi describes what the official code computes after a conv or linear, in this order:
+// y = act2(bn(act1(y·outScale)) + residual).
 type epi struct {
 	bias     string
-	bn       string // BatchNorm prefix to fold, or ""
+	bn       string // BatchNorm module prefix, or ""
 	act1     Act
 	act2     Act
 	residual int
@@ -136,39 +112,118 @@ type epi struct {
 
 func noRes() epi { return epi{residual: NoTensor} }
 
-func (b *builder) conv(name string, x int, wname string, cout, k, stride, pad int, groups int, out Shape, e epi) int {
-	o := Op{Kind: OpConv2D, Name: name, Inputs: []int{x}, Weight: b.weight(wname), KH: k, KW: k, Stride: stride,
-		PadT: pad, PadL: pad, Groups: groups, Bias: e.bias, Act1: e.act1, Act2: e.act2, Residual: e.residual}
-	if e.bn != "" {
-		o.Scale, o.Shift = b.bn(e.bn)
+// unit appends a Conv2D or Linear op o (its Output unset) and the canonical ops of its tail e,
+// one op each: Activation act1, Affine outScale, BatchNorm, Add residual, Activation act2. The
+// last tensor is called name; the others are named after their modules.
+func (b *builder) unit(name string, o Op, out Shape, e epi) int {
+	module := strings.TrimSuffix(o.Weight, ".weight")
+	if c := b.p.Consts[o.Weight]; c != nil && c.Param != "" {
+		module = strings.TrimSuffix(c.Param, "_weight") // MultiheadAttention in_proj rows
+		module = strings.TrimSuffix(module, ".weight")
+		if c.Rows[1] > 0 {
+			module = name
+		}
 	}
+	type step struct {
+		name string
+		mk   func(x, y int) Op
+	}
+	var steps []step
+	if e.act1 != ActNone {
+		a := e.act1
+		steps = append(steps, step{module + "." + a.String(), func(x, y int) Op {
+			return Op{Kind: OpActivation, Act1: a, Inputs: []int{x}, Output: y}
+		}})
+	}
+	if e.outScale != 0 {
+		sc, sh := b.uniform(module+".scaling", out.C, e.outScale), b.uniform(module+".scaling#shift", out.C, 0)
+		steps = append(steps, step{module + ".scaling", func(x, y int) Op {
+			return Op{Kind: OpAffine, Scale: sc, Shift: sh, Inputs: []int{x}, Output: y}
+		}})
+	}
+	if e.bn != "" {
+		bn := e.bn
+		steps = append(steps, step{bn, func(x, y int) Op { return b.batchNorm(bn, x, y) }})
+	}
+	if e.residual != NoTensor {
+		r := e.residual
+		steps = append(steps, step{name + ".add", func(x, y int) Op {
+			return Op{Kind: OpAdd, Inputs: []int{x, r}, Output: y}
+		}})
+	}
+	if e.act2 != ActNone {
+		a := e.act2
+		steps = append(steps, step{name + "." + a.String(), func(x, y int) Op {
+			return Op{Kind: OpActivation, Act1: a, Inputs: []int{x}, Output: y}
+		}})
+	}
+	tname := func(i int, own string) string {
+		if i == len(steps) {
+			return name
+		}
+		if own == name {
+			return own + "." + strings.ToLower(o.Kind.String())
+		}
+		return own
+	}
+	o.Name = tname(0, module)
+	o.Bias = e.bias
+	o.Output = b.tensor(o.Name, out)
+	x := b.op(o)
+	for i, s := range steps {
+		n := tname(i+1, s.name)
+		so := s.mk(x, b.tensor(n, out))
+		so.Name = n
+		x = b.op(so)
+	}
+	return x
+}
+
+// uniform registers a derived constant of n copies of v.
+func (b *builder) uniform(name string, n int, v float32) string {
+	d := make([]float32, n)
+	for i := range d {
+		d[i] = v
+	}
+	b.p.Consts[name] = &Const{Name: name, Shape: []int{n}, Data: d, Param: name, Derived: true}
+	return name
+}
+
+// batchNorm returns the eval-mode BatchNorm op of module prefix from x to y.
+func (b *builder) batchNorm(prefix string, x, y int) Op {
+	return Op{Kind: OpBatchNorm, Inputs: []int{x}, Output: y, Weight: b.weight(prefix + ".weight"),
+		Bias: b.weight(prefix + ".bias"), Mean: b.weight(prefix + ".running_mean"), Var: b.weight(prefix + ".running_var"), Eps: normEps}
+}
+
+func (b *builder) conv(name string, x int, wname string, cout, k, stride, pad int, groups int, out Shape, e epi) int {
 	if out.C == 0 {
 		in := b.shape(x)
 		out = Shape{(in.H+2*pad-k)/stride + 1, (in.W+2*pad-k)/stride + 1, cout}
 	}
-	o.Output = b.tensor(name, out)
-	return b.op(o)
+	return b.unit(name, Op{Kind: OpConv2D, Inputs: []int{x}, Weight: b.weight(wname), KH: k, KW: k, Stride: stride,
+		PadT: pad, PadL: pad, Groups: groups}, out, e)
 }
 
 func (b *builder) linear(name string, x int, wname string, cout int, e epi) int {
 	in := b.shape(x)
-	o := Op{Kind: OpLinear, Name: name, Inputs: []int{x}, Weight: wname, Bias: e.bias, Act1: e.act1,
-		Act2: e.act2, Residual: e.residual, OutScale: e.outScale}
 	if _, ok := b.p.Consts[wname]; !ok {
-		o.Weight = b.weight(wname)
+		wname = b.weight(wname)
 	}
-	if e.bn != "" {
-		o.Scale, o.Shift = b.bn(e.bn)
-	}
-	o.Output = b.tensor(name, Shape{in.H, in.W, cout})
-	return b.op(o)
+	return b.unit(name, Op{Kind: OpLinear, Inputs: []int{x}, Weight: wname}, Shape{in.H, in.W, cout}, e)
 }
 
+// layerNorm appends LayerNorm (and, with a residual, the Add after it).
 func (b *builder) layerNorm(name string, x int, prefix string, residual int) int {
 	o := Op{Kind: OpLayerNorm, Name: name, Inputs: []int{x}, Weight: b.weight(prefix + ".weight"),
-		Bias: b.weight(prefix + ".bias"), Eps: normEps, Residual: residual}
-	o.Output = b.tensor(name, b.shape(x))
-	return b.op(o)
+		Bias: b.weight(prefix + ".bias"), Eps: normEps}
+	if residual == NoTensor {
+		o.Output = b.tensor(name, b.shape(x))
+		return b.op(o)
+	}
+	o.Name = prefix
+	o.Output = b.tensor(prefix, b.shape(x))
+	y := b.op(o)
+	return b.add(name, ActNone, y, residual)
 }
 
 func (b *builder) resize(name string, x int, h, w int) int {
@@ -179,8 +234,13 @@ func (b *builder) resize(name string, x int, h, w int) int {
 	return b.op(Op{Kind: OpResize, Name: name, Inputs: []int{x}, Output: b.tensor(name, Shape{h, w, in.C})})
 }
 
+// add appends the sum of xs (in order) and, if act is set, the activation after it.
 func (b *builder) add(name string, act Act, xs ...int) int {
-	return b.op(Op{Kind: OpAdd, Name: name, Inputs: xs, Act2: act, Output: b.tensor(name, b.shape(xs[0]))})
+	if act == ActNone {
+		return b.op(Op{Kind: OpAdd, Name: name, Inputs: xs, Output: b.tensor(name, b.shape(xs[0]))})
+	}
+	s := b.op(Op{Kind: OpAdd, Name: name + ".add", Inputs: xs, Output: b.tensor(name+".add", b.shape(xs[0]))})
+	return b.op(Op{Kind: OpActivation, Name: name, Act1: act, Inputs: []int{s}, Output: b.tensor(name, b.shape(s))})
 }
 
 // ---------------------------------------------------------------------------------------
@@ -289,7 +349,7 @@ func (b *builder) swin(c *BackboneConfig, x int) []int {
 				QKVWeight: b.weight(q + ".attn.w_msa.qkv.weight"), QKVBias: b.weight(q + ".attn.w_msa.qkv.bias"),
 				Weight: b.weight(q + ".attn.w_msa.proj.weight"), Bias: b.weight(q + ".attn.w_msa.proj.bias"),
 				Table: b.weight(q + ".attn.w_msa.relative_position_bias_table"), Heads: c.Heads[s],
-				Window: c.Window, ShiftSize: shift, Residual: NoTensor, Output: b.tensor(q+".attn", b.shape(y))})
+				Window: c.Window, ShiftSize: shift, Output: b.tensor(q+".attn", b.shape(y))})
 			x = b.add(q+".attn_residual", ActNone, x, a)
 			y = b.layerNorm(q+".norm2", x, q+".norm2", NoTensor)
 			y = b.linear(q+".ffn.layers.0", y, q+".ffn.layers.0.0.weight", c.MLPHidden[s],
@@ -301,7 +361,7 @@ func (b *builder) swin(c *BackboneConfig, x int) []int {
 		if s < len(c.Depths)-1 {
 			q := fmt.Sprintf("%sstages.%d.downsample", p, s)
 			sh := b.shape(x)
-			m := b.op(Op{Kind: OpPatchMerge, Name: q + ".unfold", Inputs: []int{x}, Residual: NoTensor,
+			m := b.op(Op{Kind: OpPatchMerge, Name: q + ".unfold", Inputs: []int{x},
 				Output: b.tensor(q+".unfold", Shape{(sh.H + 1) / 2, (sh.W + 1) / 2, 4 * cs})})
 			m = b.layerNorm(q+".norm", m, q+".norm", NoTensor)
 			x = b.linear(fmt.Sprintf("%sstages.%d[0]", p, s), m, q+".reduction.weight", 2*cs, noRes())
@@ -354,7 +414,7 @@ func (b *builder) head(c *HeadConfig, feats []int) {
 		vv := b.linear(q+".v_proj", F, b.rows(q+".in_proj_weight", 2*E, 3*E), E,
 			epi{bias: b.rows(q+".in_proj_bias", 2*E, 3*E), residual: NoTensor})
 		o := b.op(Op{Kind: OpTaskAttention, Name: q + ".attn", Inputs: []int{qq, kk, vv}, Heads: c.AttnHeads,
-			Residual: NoTensor, Output: b.tensor(q+".attn", b.shape(qq))})
+			Output: b.tensor(q+".attn", b.shape(qq))})
 		a := b.linear(q, o, q+".out_proj.weight", E, epi{bias: b.weight(q + ".out_proj.bias"), residual: NoTensor})
 		s2 := fmt.Sprintf("%ssmlp2.%d", p, i)
 		a = b.linear(s2+".0", a, s2+".0.weight", E, epi{bias: b.weight(s2 + ".0.bias"), residual: NoTensor})
@@ -391,10 +451,12 @@ func (b *builder) defMixerBlock(c *HeadConfig, i, j, x int) int {
 	conv, convBN, chl, chlBN := MixerPrefixes(c.MixerOrder, i, j)
 	blk := fmt.Sprintf("head.defor_mixers.%d.blocks.%d", i, j)
 	E := c.Dim
+	// res + BN(GELU(in)): the residual wrapper around ChlSpl and its GELU and BatchNorm.
 	affine := func(name string, in, res int, bn string) int {
-		sc, sh := b.bn(bn)
-		return b.op(Op{Kind: OpAffine, Name: name, Inputs: []int{in}, Act1: ActGELU, Scale: sc, Shift: sh,
-			Residual: res, Output: b.tensor(name, b.shape(in))})
+		g := b.op(Op{Kind: OpActivation, Name: chl + ".gelu", Act1: ActGELU, Inputs: []int{in}, Output: b.tensor(chl+".gelu", b.shape(in))})
+		n := b.op(b.batchNorm(bn, g, b.tensor(bn, b.shape(in))))
+		b.p.Ops[len(b.p.Ops)-1].Name = bn
+		return b.add(name, ActNone, n, res)
 	}
 	if c.MixerOrder == MixerV1 {
 		// D = BN(GELU(Conv(x + BN(GELU(ChlSpl(x))))))

@@ -46,6 +46,14 @@ const (
 	// v [T·h,w,Cv]. Plain: q, k, v split into Heads blocks. SharedKV: head g uses its q block
 	// (Cq/Heads = Ck channels) against all of k and v, and the output is Heads·Cv channels.
 	OpTaskAttention
+	// OpBatchNorm: eval-mode BatchNorm2d per channel, y = (x − mean)/√(var + Eps)·Weight + Bias with
+	// the running statistics Mean and Var. FoldBatchNorm turns it into an Affine.
+	OpBatchNorm
+	// OpActivation: y = Act1(x) elementwise (ReLU or exact GELU).
+	OpActivation
+	// OpDeformLinear: DeformSample of inputs (x, offsets) followed by a Linear (Weight, Bias and the
+	// epilogue) on the sampled map, without materialising it (FuseDeformLinear).
+	OpDeformLinear
 	numOpKinds
 )
 
@@ -53,8 +61,28 @@ var opNames = [...]string{
 	OpConv2D: "Conv2D", OpLinear: "Linear", OpLayerNorm: "LayerNorm", OpAffine: "Affine", OpAdd: "Add",
 	OpResize: "Resize", OpConcat: "Concat", OpStack: "Stack", OpWindowAttention: "WindowAttention",
 	OpPatchMerge: "PatchMerge", OpOffsetCoords: "OffsetCoords", OpDeformSample: "DeformSample",
-	OpTaskAttention: "TaskAttention",
+	OpTaskAttention: "TaskAttention", OpBatchNorm: "BatchNorm", OpActivation: "Activation",
+	OpDeformLinear: "DeformLinear",
 }
+
+// FileName is the op's name in files: cpu/<name>.go, shaders/<name>.wgsl and the parity
+// cases "<name>/…" (DeformSample → deform_sample).
+func (k OpKind) FileName() string {
+	var b []byte
+	for _, r := range k.String() {
+		if r >= 'A' && r <= 'Z' {
+			if len(b) > 0 && b[len(b)-1] >= 'a' && b[len(b)-1] <= 'z' {
+				b = append(b, '_')
+			}
+			r += 'a' - 'A'
+		}
+		b = append(b, byte(r))
+	}
+	return string(b)
+}
+
+// NumOpKinds is the number of op kinds (OpKind values are 0 … NumOpKinds−1).
+const NumOpKinds = int(numOpKinds)
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) {
@@ -92,16 +120,40 @@ type TensorInfo struct {
 	Shape   Shape
 }
 
-// Const is a constant array of a plan: a weight of the checkpoint (shared, not copied) or one
-// derived at build time (e.g. a BatchNorm folded into scale and shift).
+// Const is a constant array of a plan: a weight of the checkpoint (shared, not copied), a
+// row range of one, or an array derived from parameters (a BatchNorm folded into scale and
+// shift, a folded chain of linear maps). Name is only its key in Plan.Consts; what it holds is
+// said by Param, Rows and Derived.
 type Const struct {
 	Name  string
 	Shape []int
 	Data  []float32
+	// Param is the checkpoint parameter the data is (a view of), or for a derived constant the
+	// module it was derived from.
+	Param string
+	// Rows, when Rows[1] > 0, says the data is rows [Rows[0], Rows[1]) of Param.
+	Rows [2]int
+	// Derived says the data was computed (by Build or a rewrite), not read from the checkpoint.
+	Derived bool
 }
 
-// NoTensor marks an absent optional tensor (Residual).
+// NoTensor is what TensorByName returns for a name no tensor has.
 const NoTensor = -1
+
+// TensorRef is an optional tensor of an op (the Residual); its zero value refers to none.
+type TensorRef struct {
+	id  int
+	set bool
+}
+
+// Ref returns a reference to tensor id.
+func Ref(id int) TensorRef { return TensorRef{id: id, set: true} }
+
+// Get returns the tensor id and whether there is one.
+func (r TensorRef) Get() (int, bool) { return r.id, r.set }
+
+// Is reports whether r refers to tensor id.
+func (r TensorRef) Is(id int) bool { return r.set && r.id == id }
 
 // Op is one operation of a plan. Fields that do not apply to its kind are zero.
 //
@@ -118,12 +170,14 @@ type Op struct {
 	Shift  string
 	Act1   Act
 	Act2   Act
-	// Residual is a tensor added in the epilogue (NoTensor if none).
-	Residual int
+	// Residual is a tensor added in the epilogue (the zero value: none).
+	Residual TensorRef
+	// BatchNorm: running statistics (Weight and Bias are γ and β).
+	Mean, Var string
 
 	// Conv2D.
 	KH, KW, Stride, PadT, PadL, Groups int
-	// LayerNorm.
+	// LayerNorm, BatchNorm.
 	Eps float32
 	// WindowAttention.
 	Heads, Window, ShiftSize int
@@ -178,6 +232,9 @@ func (p *Plan) MACs(op *Op) int64 {
 	case OpLinear:
 		in := p.Tensors[op.Inputs[0]].Shape
 		return int64(out.H*out.W) * int64(in.C*out.C)
+	case OpDeformLinear:
+		in := p.Tensors[op.Inputs[0]].Shape
+		return int64(in.Numel())*4 + int64(out.H*out.W)*int64(in.C*out.C)
 	case OpWindowAttention:
 		c := out.C
 		w := op.Window
@@ -219,7 +276,9 @@ func (p *Plan) Print(w io.Writer) {
 		if op.Kind == OpConv2D {
 			extra = fmt.Sprintf(" k=%dx%d s=%d g=%d", op.KH, op.KW, op.Stride, op.Groups)
 		}
-		if op.Act1 != ActNone || op.Act2 != ActNone || op.Scale != "" || op.Residual != NoTensor && op.Kind != OpLayerNorm {
+		if op.Kind == OpActivation {
+			extra = " " + op.Act1.String()
+		} else if _, res := op.Residual.Get(); op.Act1 != ActNone || op.Act2 != ActNone || op.Scale != "" || res {
 			var e []string
 			if op.Act1 != ActNone {
 				e = append(e, op.Act1.String())
@@ -227,7 +286,7 @@ func (p *Plan) Print(w io.Writer) {
 			if op.Scale != "" {
 				e = append(e, "affine")
 			}
-			if op.Residual != NoTensor {
+			if res {
 				e = append(e, "+res")
 			}
 			if op.Act2 != ActNone {

@@ -3,20 +3,28 @@ package model
 import "fmt"
 
 // Optimize applies every rewrite that cuts work without changing results (within float
-// rounding): absorbing the task-query key/value projections, folding chains of linear
-// maps (task fusion's v_proj∘out_proj∘smlp, out_proj∘smlp2), fusing elementwise tails into
-// the producing Linear, and dropping ops nobody reads. Intermediates of the plain plan may
-// disappear; outputs keep their tensors.
+// rounding) to the canonical plan Build makes: folding eval-mode BatchNorm into per-channel
+// affines, fusing elementwise tails (activation, affine, residual add) into the epilogue of
+// the op that produces their input, absorbing the task-query key/value projections, folding
+// chains of linear maps (task fusion's v_proj∘out_proj∘smlp, out_proj∘smlp2), sampling the
+// deformable map inside the 1×1 conv that reads it, and dropping ops nobody reads.
+// Intermediates of the canonical plan may disappear; outputs keep their tensors.
 func Optimize(p *Plan) (*Plan, error) {
 	q := p.clone()
+	q.FoldBatchNorm()
+	q.FuseEpilogue()
 	if err := q.AbsorbTaskQuery(); err != nil {
 		return nil, err
 	}
 	q.FoldLinearChains()
-	q.FuseAffineIntoLinear()
+	q.FuseDeformLinear()
 	q.DropDeadOps()
 	return q, nil
 }
+
+// Clone returns a copy of p that rewrites can change without touching p (constants and
+// their data are shared).
+func (p *Plan) Clone() *Plan { return p.clone() }
 
 func (p *Plan) clone() *Plan {
 	q := *p
@@ -41,8 +49,8 @@ func (p *Plan) readers() []int {
 		for _, id := range op.Inputs {
 			n[id]++
 		}
-		if op.Residual != NoTensor {
-			n[op.Residual]++
+		if r, ok := op.Residual.Get(); ok {
+			n[r]++
 		}
 	}
 	for _, o := range p.Outputs {
@@ -62,14 +70,16 @@ func (p *Plan) producer() []int {
 	return pr
 }
 
-func (p *Plan) addConst(name string, shape []int, data []float32) string {
-	p.Consts[name] = &Const{Name: name, Shape: shape, Data: data}
+// addConst registers a constant derived from module's parameters.
+func (p *Plan) addConst(name, module string, shape []int, data []float32) string {
+	p.Consts[name] = &Const{Name: name, Shape: shape, Data: data, Param: module, Derived: true}
 	return name
 }
 
 // plainLinear reports whether op is a Linear whose epilogue is only bias and OutScale.
 func plainLinear(op *Op) bool {
-	return op.Kind == OpLinear && op.Act1 == ActNone && op.Act2 == ActNone && op.Scale == "" && op.Residual == NoTensor
+	_, res := op.Residual.Get()
+	return op.Kind == OpLinear && op.Act1 == ActNone && op.Act2 == ActNone && op.Scale == "" && !res
 }
 
 // FoldLinearChains replaces Linear A → Linear B, where B is A's only reader and A has no
@@ -85,7 +95,7 @@ func (p *Plan) FoldLinearChains() {
 				continue
 			}
 			ai := prod[b.Inputs[0]]
-			if ai < 0 || !plainLinear(&p.Ops[ai]) || readers[b.Inputs[0]] != 1 || b.Inputs[0] == b.Residual {
+			if ai < 0 || !plainLinear(&p.Ops[ai]) || readers[b.Inputs[0]] != 1 || b.Residual.Is(b.Inputs[0]) {
 				continue
 			}
 			a := &p.Ops[ai]
@@ -125,8 +135,8 @@ func (p *Plan) FoldLinearChains() {
 				bias[i] = float32(bv)
 			}
 			name := b.Name + "#folded"
-			b.Weight = p.addConst(name+".weight", []int{m, k}, w)
-			b.Bias = p.addConst(name+".bias", []int{m}, bias)
+			b.Weight = p.addConst(name+".weight", b.Name, []int{m, k}, w)
+			b.Bias = p.addConst(name+".bias", b.Name, []int{m}, bias)
 			b.Inputs[0] = a.Inputs[0]
 			a.Kind, a.Inputs = opDead, nil
 			changed = true
@@ -147,33 +157,6 @@ func (p *Plan) removeDead() {
 		}
 	}
 	p.Ops = ops
-}
-
-// FuseAffineIntoLinear merges an Affine into the Linear that produces its input when the
-// Linear's epilogue is plain and the Affine is its only reader.
-func (p *Plan) FuseAffineIntoLinear() {
-	readers, prod := p.readers(), p.producer()
-	for i := range p.Ops {
-		f := &p.Ops[i]
-		if f.Kind != OpAffine {
-			continue
-		}
-		li := prod[f.Inputs[0]]
-		if li < 0 || readers[f.Inputs[0]] != 1 || f.Residual == f.Inputs[0] {
-			continue
-		}
-		l := &p.Ops[li]
-		if !plainLinear(l) || l.OutScale != 0 {
-			continue
-		}
-		if f.Residual != NoTensor && prod[f.Residual] > li {
-			continue // the residual must exist when the Linear runs
-		}
-		l.Act1, l.Scale, l.Shift, l.Residual, l.Act2 = f.Act1, f.Scale, f.Shift, f.Residual, f.Act2
-		l.Output = f.Output
-		f.Kind = opDead
-	}
-	p.removeDead()
 }
 
 // DropDeadOps removes ops whose outputs nobody reads (repeatedly).
@@ -232,20 +215,20 @@ func (p *Plan) AbsorbTaskQuery() error {
 				}
 			}
 		}
-		qk := p.addConst(op.Name+"#wk_t", []int{h * fs.C, dq, 1, 1}, wqk)
+		qk := p.addConst(op.Name+"#wk_t", kop.Name, []int{h * fs.C, dq, 1, 1}, wqk)
 		qid := len(p.Tensors)
 		p.Tensors = append(p.Tensors, TensorInfo{Name: op.Name + ".q_k", Shape: Shape{qs.H, qs.W, h * fs.C}})
 		out = append(out, Op{Kind: OpConv2D, Name: op.Name + ".q_k", Inputs: []int{op.Inputs[0]}, Output: qid,
-			Weight: qk, KH: 1, KW: 1, Stride: 1, Groups: h, Residual: NoTensor})
+			Weight: qk, KH: 1, KW: 1, Stride: 1, Groups: h})
 		mid := len(p.Tensors)
 		p.Tensors = append(p.Tensors, TensorInfo{Name: op.Name + ".mix", Shape: Shape{qs.H, qs.W, h * fs.C}})
 		out = append(out, Op{Kind: OpTaskAttention, Name: op.Name + ".mix", Inputs: []int{qid, f, f}, Output: mid,
-			Heads: h, SharedKV: true, Residual: NoTensor})
+			Heads: h, SharedKV: true})
 		// o = blockdiag(W_v,g) m + b_v: W_v (e, fs.C) is already (Cout, Cin/G) for G = h.
 		wv := p.Consts[vop.Weight]
-		vw := p.addConst(op.Name+"#wv", []int{e, fs.C, 1, 1}, wv.Data)
+		vw := p.addConst(op.Name+"#wv", vop.Name, []int{e, fs.C, 1, 1}, wv.Data)
 		out = append(out, Op{Kind: OpConv2D, Name: op.Name, Inputs: []int{mid}, Output: op.Output, Weight: vw,
-			Bias: vop.Bias, KH: 1, KW: 1, Stride: 1, Groups: h, Residual: NoTensor})
+			Bias: vop.Bias, KH: 1, KW: 1, Stride: 1, Groups: h})
 	}
 	p.Ops = out
 	p.DropDeadOps()

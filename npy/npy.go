@@ -13,6 +13,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/demt-web/demt/internal/atomicfile"
+
+	"github.com/demt-web/demt/f16"
 )
 
 // Array is a decoded .npy array. Float arrays are held as float32 (F32) except float64 (F64);
@@ -132,9 +136,7 @@ func Read(r io.Reader) (*Array, error) {
 		}
 	case "<f2":
 		a.F32 = make([]float32, n)
-		for i := range a.F32 {
-			a.F32[i] = HalfToFloat(binary.LittleEndian.Uint16(b[2*i:]))
-		}
+		f16.FromLittleEndian(a.F32, b)
 	case "<i8":
 		a.I64 = make([]int64, n)
 		for i := range a.I64 {
@@ -268,84 +270,10 @@ func WriteFloat32(w io.Writer, shape []int, data []float32) error {
 
 // WriteFloat32File writes a float32 .npy file atomically (temp file + rename).
 func WriteFloat32File(path string, shape []int, data []float32) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".npy-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := WriteFloat32(tmp, shape, data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func dirOf(path string) string {
-	i := strings.LastIndexByte(path, '/')
-	if i < 0 {
-		return "."
-	}
-	return path[:i+1]
-}
-
-// HalfToFloat converts IEEE 754 binary16 bits to float32 exactly (subnormals included).
-func HalfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0 && mant == 0:
-		return math.Float32frombits(sign)
-	case exp == 0:
-		// subnormal: value = mant * 2^-24
-		v := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if err := WriteFloat32(w, shape, data); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
 		}
-		return v
-	case exp == 31:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-}
-
-// FloatToHalf converts float32 to binary16 bits, rounding to nearest even.
-func FloatToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 31 {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint32(14 - e)
-		half := mant >> shift
-		rem := mant & (1<<shift - 1)
-		mid := uint32(1) << (shift - 1)
-		if rem > mid || rem == mid && half&1 == 1 {
-			half++
-		}
-		return sign | uint16(half)
-	}
-	half := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || rem == 0x1000 && half&1 == 1 {
-		half++
-	}
-	return sign | uint16(half)
+		return nil
+	})
 }

@@ -3,35 +3,9 @@ package npy
 import (
 	"bytes"
 	"math"
+	"strings"
 	"testing"
 )
-
-func TestHalfRoundTrip(t *testing.T) {
-	for _, v := range []float32{0, 1, -2, 0.1, 65504, 1e-5, 6e-8, 3.14159, -0.33333} {
-		got := HalfToFloat(FloatToHalf(v))
-		if e := math.Abs(float64(got - v)); e > math.Abs(float64(v))/2048+3e-8 {
-			t.Errorf("f16(%g) = %g", v, got)
-		}
-	}
-	cases := []struct {
-		v    float32
-		bits uint16
-	}{{1, 0x3c00}, {-2, 0xc000}, {1e6, 0x7c00}, {65504, 0x7bff}, {5.960464477539063e-08, 0x0001}, {float32(math.Copysign(0, -1)), 0x8000}}
-	for _, c := range cases {
-		if got := FloatToHalf(c.v); got != c.bits {
-			t.Errorf("FloatToHalf(%g) = %#04x, want %#04x", c.v, got, c.bits)
-		}
-	}
-	// Every half value survives HalfToFloat → FloatToHalf exactly.
-	for h := 0; h < 1<<16; h++ {
-		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
-			continue // NaN
-		}
-		if got := FloatToHalf(HalfToFloat(uint16(h))); got != uint16(h) {
-			t.Fatalf("half %#04x → %g → %#04x", h, HalfToFloat(uint16(h)), got)
-		}
-	}
-}
 
 func TestWriteReadFloat32(t *testing.T) {
 	for _, shape := range [][]int{{3}, {1, 3, 2, 5}, {0, 4}} {
@@ -65,5 +39,27 @@ func TestWriteReadFloat32(t *testing.T) {
 	}
 	if _, err := Read(bytes.NewReader([]byte("not an npy file"))); err == nil {
 		t.Error("garbage accepted")
+	}
+}
+
+// TestReadFloat16 reads a '<f2' array: values decoded exactly (package f16), shape kept.
+func TestReadFloat16(t *testing.T) {
+	h := "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 2), }"
+	h += strings.Repeat(" ", 64-(10+len(h)+1)%64) + "\n"
+	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+	b = append(b, h...)
+	b = append(b, 0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c) // 1, −2, 2^-24, +Inf
+	a, err := Read(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{1, -2, 0x1p-24, float32(math.Inf(1))}
+	if a.Descr != "<f2" || len(a.Shape) != 2 || a.Shape[0] != 2 || a.Shape[1] != 2 || len(a.F32) != 4 {
+		t.Fatalf("read back %+v", a)
+	}
+	for i := range want {
+		if a.F32[i] != want[i] {
+			t.Errorf("value %d = %v, want %v", i, a.F32[i], want[i])
+		}
 	}
 }

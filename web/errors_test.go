@@ -41,7 +41,8 @@ window.runErrors = async (good) => {
   await attempt("aborted", () => p);
   const m = await DeMT.load(good, {device: "cpu", cache: false, size: [32, 32]});
   await attempt("huge", () => m.run(new OffscreenCanvas(10000, 10000)));
-  await attempt("tiny", () => m.run(new ImageData(1, 1)));
+  await attempt("tiny", () => m.run(new ImageData(1, 1), {size: [8, 8]}));
+  await attempt("tiny-default", async () => { const o = await m.run(new ImageData(1, 1), {raw: true}); if (Object.values(o)[0].height !== 16) throw new Error("not run at 16×16"); });
   await attempt("text-file", () => m.run(new Blob(["hello"], {type: "text/plain"})));
   await attempt("garbage-png", () => m.run(new Blob([new Uint8Array([1, 2, 3, 4])], {type: "image/png"})));
   await attempt("not-a-source", () => m.run(42));
@@ -128,7 +129,8 @@ func TestBadInputs(t *testing.T) {
 		"missing":       {"fetch", "404"},
 		"html":          {"bad-model", "HTML page"},
 		"huge":          {"input-too-large", "10000×10000"},
-		"tiny":          {"input-too-small", "1x1"},
+		"tiny":          {"input-too-small", "8x8"},
+		"tiny-default":  {"ok", ""},
 		"text-file":     {"unsupported-source", "text/plain"},
 		"garbage-png":   {"unsupported-source", "cannot decode"},
 		"not-a-source":  {"unsupported-source", ""},

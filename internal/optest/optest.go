@@ -1,7 +1,7 @@
 // Package optest is the one parity table of plan ops (CONVENTIONS: "one parity table for all
 // backends"): op cases on odd shapes with their tolerances, each turned into a one-op plan with a
-// deterministic input. Every executor other than the CPU reference runs the whole table against
-// cpu.New; a new op is added here once.
+// deterministic input (seeded by the case name), and the runner: a backend runs the whole table
+// against the CPU reference executor with Run(t, backend); a new op is added here once.
 package optest
 
 import (
@@ -34,7 +34,7 @@ func Sh(h, w, c int) model.Shape { return model.Shape{H: h, W: w, C: c} }
 // EpilogueCase is a one-input case of an op with weights set by mutate.
 func EpilogueCase(name string, kind model.OpKind, in, out model.Shape, mutate func(*model.Op, map[string][]int)) Case {
 	c := Case{Name: name, In: []model.Shape{in}, Out: out, Consts: map[string][]int{}, Tol: 1e-4,
-		Op: model.Op{Kind: kind, Name: name, Inputs: []int{0}, Residual: model.NoTensor}}
+		Op: model.Op{Kind: kind, Name: name, Inputs: []int{0}}}
 	mutate(&c.Op, c.Consts)
 	return c
 }
@@ -85,6 +85,16 @@ func Cases() []Case {
 			o.Scale, o.Shift, o.Act1 = "scale", "shift", model.ActGELU
 			k["scale"], k["shift"] = []int{13}, []int{13}
 		}),
+		EpilogueCase("batch_norm/13", model.OpBatchNorm, Sh(9, 11, 13), Sh(9, 11, 13), func(o *model.Op, k map[string][]int) {
+			o.Weight, o.Bias, o.Mean, o.Var, o.Eps = "scale", "shift", "mean", "var", 1e-5
+			k["scale"], k["shift"], k["mean"], k["var"] = []int{13}, []int{13}, []int{13}, []int{13}
+		}),
+		EpilogueCase("activation/relu", model.OpActivation, Sh(17, 23, 5), Sh(17, 23, 5), func(o *model.Op, _ map[string][]int) {
+			o.Act1 = model.ActReLU
+		}),
+		EpilogueCase("activation/gelu", model.OpActivation, Sh(9, 11, 13), Sh(9, 11, 13), func(o *model.Op, _ map[string][]int) {
+			o.Act1 = model.ActGELU
+		}),
 		EpilogueCase("resize/up", model.OpResize, Sh(9, 11, 3), Sh(17, 23, 3), func(*model.Op, map[string][]int) {}),
 		EpilogueCase("resize/down", model.OpResize, Sh(17, 23, 5), Sh(5, 7, 5), func(*model.Op, map[string][]int) {}),
 		EpilogueCase("patch_merge", model.OpPatchMerge, Sh(17, 23, 3), Sh(9, 12, 12), func(*model.Op, map[string][]int) {}),
@@ -92,23 +102,23 @@ func Cases() []Case {
 	}
 	// Ops with several inputs or a residual.
 	ln := EpilogueCase("layer_norm/70+residual", model.OpLayerNorm, Sh(7, 9, 70), Sh(7, 9, 70), func(o *model.Op, k map[string][]int) {
-		o.Weight, o.Bias, o.Eps, o.Residual = "w", "b", 1e-5, 1
+		o.Weight, o.Bias, o.Eps, o.Residual = "w", "b", 1e-5, model.Ref(1)
 		k["w"], k["b"] = []int{70}, []int{70}
 	})
 	ln.In = append(ln.In, Sh(7, 9, 70))
 	af := EpilogueCase("affine/residual-relu", model.OpAffine, Sh(9, 11, 13), Sh(9, 11, 13), func(o *model.Op, k map[string][]int) {
-		o.Scale, o.Shift, o.Act1, o.Act2, o.Residual = "scale", "shift", model.ActGELU, model.ActReLU, 1
+		o.Scale, o.Shift, o.Act1, o.Act2, o.Residual = "scale", "shift", model.ActGELU, model.ActReLU, model.Ref(1)
 		k["scale"], k["shift"] = []int{13}, []int{13}
 	})
 	af.In = append(af.In, Sh(9, 11, 13))
 	cr := EpilogueCase("conv2d/residual", model.OpConv2D, Sh(9, 11, 6), Sh(9, 11, 6), func(o *model.Op, k map[string][]int) {
-		o.Weight, o.KH, o.KW, o.Stride, o.PadT, o.PadL, o.Groups, o.Residual, o.Act2 = "w", 3, 3, 1, 1, 1, 1, 1, model.ActReLU
+		o.Weight, o.KH, o.KW, o.Stride, o.PadT, o.PadL, o.Groups, o.Residual, o.Act2 = "w", 3, 3, 1, 1, 1, 1, model.Ref(1), model.ActReLU
 		k["w"] = []int{6, 6, 3, 3}
 		full(o, k, 6)
 	})
 	cr.In = append(cr.In, Sh(9, 11, 6))
 	lr := EpilogueCase("linear/residual", model.OpLinear, Sh(7, 9, 13), Sh(7, 9, 21), func(o *model.Op, k map[string][]int) {
-		o.Weight, o.Bias, o.Residual = "w", "b", 1
+		o.Weight, o.Bias, o.Residual = "w", "b", model.Ref(1)
 		k["w"], k["b"] = []int{21, 13}, []int{21}
 	})
 	lr.In = append(lr.In, Sh(7, 9, 21))
@@ -122,10 +132,13 @@ func Cases() []Case {
 			In: []model.Shape{Sh(5, 7, 6), Sh(5, 7, 6), Sh(5, 7, 6)}, Out: Sh(15, 7, 6), Tol: 1e-6},
 		Case{Name: "deform_sample", Op: model.Op{Kind: model.OpDeformSample, Inputs: []int{0, 1}},
 			In: []model.Shape{Sh(9, 11, 5), Sh(9, 11, 10)}, Out: Sh(9, 11, 5), InScale: 3, Tol: 1e-4},
-		Case{Name: "deform_sample+linear", Op: model.Op{Kind: model.OpDeformSample, Inputs: []int{0, 1}},
-			In: []model.Shape{Sh(9, 11, 5), Sh(9, 11, 10)}, Out: Sh(9, 11, 5), InScale: 3, Tol: 1e-4,
-			Then:    &model.Op{Kind: model.OpLinear, Name: "mix", Weight: "w", Bias: "b", Act1: model.ActGELU, Residual: model.NoTensor},
-			ThenOut: Sh(9, 11, 7), Consts: map[string][]int{"w": {7, 5}, "b": {7}}},
+		Case{Name: "deform_linear", Op: model.Op{Kind: model.OpDeformLinear, Inputs: []int{0, 1}, Weight: "w", Bias: "b", Act1: model.ActGELU},
+			In: []model.Shape{Sh(9, 11, 5), Sh(9, 11, 10)}, Out: Sh(9, 11, 7), InScale: 3, Tol: 1e-4,
+			Consts: map[string][]int{"w": {7, 5}, "b": {7}}},
+		Case{Name: "deform_linear/residual", Op: model.Op{Kind: model.OpDeformLinear, Inputs: []int{0, 1}, Weight: "w", Bias: "b",
+			Act1: model.ActGELU, Scale: "scale", Shift: "shift", Residual: model.Ref(2)},
+			In: []model.Shape{Sh(7, 13, 6), Sh(7, 13, 12), Sh(7, 13, 9)}, Out: Sh(7, 13, 9), InScale: 3, Tol: 1e-4,
+			Consts: map[string][]int{"w": {9, 6}, "b": {9}, "scale": {9}, "shift": {9}}},
 		Case{Name: "task_attention", Op: model.Op{Kind: model.OpTaskAttention, Inputs: []int{0, 1, 2}, Heads: 2},
 			In: []model.Shape{Sh(5, 7, 10), Sh(15, 7, 10), Sh(15, 7, 10)}, Out: Sh(5, 7, 10), Tol: 1e-4},
 		Case{Name: "task_attention/shared-kv", Op: model.Op{Kind: model.OpTaskAttention, Inputs: []int{0, 1, 1}, Heads: 3, SharedKV: true},
@@ -142,16 +155,12 @@ func Cases() []Case {
 		{"window_attention/w7-shift3", 17, 23, 10, 2, 7, 3}} {
 		c := wa.c
 		cases = append(cases, Case{Name: wa.name, In: []model.Shape{Sh(wa.h, wa.w, c)}, Out: Sh(wa.h, wa.w, c), Tol: 1e-4,
-			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, Residual: model.NoTensor, QKVWeight: "qkv.w", QKVBias: "qkv.b",
+			Op: model.Op{Kind: model.OpWindowAttention, Inputs: []int{0}, QKVWeight: "qkv.w", QKVBias: "qkv.b",
 				Weight: "proj.w", Bias: "proj.b", Table: "table", Heads: wa.heads, Window: wa.win, ShiftSize: wa.s},
 			Consts: map[string][]int{"qkv.w": {3 * c, c}, "qkv.b": {3 * c}, "proj.w": {c, c}, "proj.b": {c},
 				"table": {(2*wa.win - 1) * (2*wa.win - 1), wa.heads}}})
 	}
 	for i := range cases {
-		if cases[i].Op.Residual == 0 && cases[i].Op.Kind != model.OpLayerNorm && cases[i].Op.Kind != model.OpAffine &&
-			cases[i].Op.Kind != model.OpLinear && cases[i].Op.Kind != model.OpConv2D {
-			cases[i].Op.Residual = model.NoTensor
-		}
 		if cases[i].Op.Name == "" {
 			cases[i].Op.Name = cases[i].Name
 		}
@@ -184,13 +193,13 @@ func (c *Case) Plan(seed uint64) (*model.Plan, []float32, int) {
 		x := ids[0]
 		if s.H != c.In[0].H || s.W != c.In[0].W {
 			y := tensor(fmt.Sprintf("pre%d.resize", i), model.Shape{H: s.H, W: s.W, C: c.In[0].C})
-			p.Ops = append(p.Ops, model.Op{Kind: model.OpResize, Name: p.Tensors[y].Name, Inputs: []int{x}, Output: y, Residual: model.NoTensor})
+			p.Ops = append(p.Ops, model.Op{Kind: model.OpResize, Name: p.Tensors[y].Name, Inputs: []int{x}, Output: y})
 			x = y
 		}
 		wn := fmt.Sprintf("pre%d.w", i)
 		p.Consts[wn] = &model.Const{Name: wn, Shape: []int{s.C, c.In[0].C}, Data: normal(s.C*c.In[0].C, scale/float32(math.Sqrt(float64(c.In[0].C))))}
 		y := tensor(fmt.Sprintf("pre%d", i), s)
-		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: p.Tensors[y].Name, Inputs: []int{x}, Output: y, Weight: wn, Residual: model.NoTensor})
+		p.Ops = append(p.Ops, model.Op{Kind: model.OpLinear, Name: p.Tensors[y].Name, Inputs: []int{x}, Output: y, Weight: wn})
 		ids = append(ids, y)
 	}
 	for name, shape := range c.Consts {
@@ -200,7 +209,7 @@ func (c *Case) Plan(seed uint64) (*model.Plan, []float32, int) {
 			fan = n / shape[0]
 		}
 		data := normal(n, 1/float32(math.Sqrt(float64(fan))))
-		if name == "scale" || len(shape) == 1 && name == "w" {
+		if name == "scale" || name == "var" || len(shape) == 1 && name == "w" {
 			for i := range data {
 				data[i] = 1 + 0.2*data[i]
 			}
@@ -212,8 +221,8 @@ func (c *Case) Plan(seed uint64) (*model.Plan, []float32, int) {
 	for i, j := range c.Op.Inputs {
 		op.Inputs[i] = ids[j]
 	}
-	if op.Residual != model.NoTensor {
-		op.Residual = ids[op.Residual]
+	if r, ok := op.Residual.Get(); ok {
+		op.Residual = model.Ref(ids[r])
 	}
 	op.Output = tensor(c.Name, c.Out)
 	p.Ops = append(p.Ops, op)

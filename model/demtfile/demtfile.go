@@ -72,7 +72,7 @@ func ImageNetNormalization() Normalization {
 type Source struct {
 	File   string `json:"file"`   // base name of the file
 	SHA256 string `json:"sha256"` // hex digest of the whole file
-	Format string `json:"format"` // "lightning-ckpt", "state-dict", ...
+	Format string `json:"format"` // "torch-zip" (a torch.save zip, plain or Lightning)
 }
 
 // IndexEntry describes one tensor of the index.

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 func randF32(rng *rand.Rand, n int, scale float32) []float32 {
@@ -76,8 +76,9 @@ func testMeta() *Metadata {
 	return &Metadata{
 		ConverterVersion: "0.1.0",
 		Config: model.Config{
-			Backbone: model.BackboneConfig{Kind: model.HRNet, Name: "HRNet18-S", OutChannels: []int{18, 36, 72, 144}},
-			Head: model.HeadConfig{InChannels: 270, Dim: 256, AttnHeads: 4, MixerOrder: model.MixerV2, MixerDepth: 1,
+			Backbone: model.BackboneConfig{Kind: model.HRNet, Name: "HRNet18-S", StemChannels: 64, Layer1Blocks: 2, Layer1Planes: 64,
+				BranchWidths: []int{18, 36, 72, 144}, StageModules: []int{1, 3, 2}, BranchBlocks: []int{2, 2, 2}, OutChannels: []int{18, 36, 72, 144}},
+			Head: model.HeadConfig{InChannels: 270, Dim: 256, AttnHeads: 4, BottleneckChannels: 256, MixerOrder: model.MixerV2, MixerDepth: 1,
 				Tasks: []model.Task{
 					{Name: "semseg", Channels: 3, ClassNames: []string{"background", "aeroplane", "bicycle \"quoted\" ünïcode"}},
 					{Name: "depth", Channels: 1},
@@ -166,7 +167,7 @@ func checkReadBack(t *testing.T, dtype string, in, out *model.Tensor) {
 		}
 	case model.F16:
 		for i, v := range in.F32 {
-			want := npy.HalfToFloat(npy.FloatToHalf(v))
+			want := f16.Round(v)
 			if math.Float32bits(out.F32[i]) != math.Float32bits(want) {
 				t.Fatalf("%s[%d] = %v, want %v (f16 of %v)", in.Name, i, out.F32[i], want, v)
 			}
@@ -475,7 +476,9 @@ func TestBadHeader(t *testing.T) {
 // checks that the reader fails without allocating for what the file does not hold.
 func TestAbsurdIndex(t *testing.T) {
 	le := binary.LittleEndian
-	meta := []byte(`{"format_version":1,"dtype":"f32"}`)
+	meta := []byte(`{"format_version":1,"dtype":"f32","normalization":{"mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25]},"config":{` +
+		`"backbone":{"kind":"swin","embed_dim":8,"patch_size":4,"window":2,"depths":[1],"heads":[1],"mlp_hidden":[8],"out_channels":[8]},` +
+		`"head":{"in_channels":8,"dim":8,"attn_heads":1,"bottleneck_channels":8,"mixer_depth":1,"mixer_order":"v2","tasks":[{"name":"depth","channels":1}]}}}`)
 	entry := func(name string, code byte, shape []uint32, off, length uint64) []byte {
 		b := le.AppendUint16(nil, uint16(len(name)))
 		b = append(b, name...)

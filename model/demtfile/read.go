@@ -16,8 +16,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // File is a decoded .demt file.
@@ -288,6 +288,9 @@ func (rd *reader) readLayout() (*layout, error) {
 	if err := l.parseIndex(index, int(nTensors), int(nChunks), HeaderBytes+metaLen+indexLen); err != nil {
 		return nil, err
 	}
+	if err := l.meta.Validate(); err != nil {
+		return nil, &Error{Section: "metadata", Chunk: -1, Err: err}
+	}
 	return l, nil
 }
 
@@ -493,7 +496,7 @@ func (f *filler) decode(e *IndexEntry, t *model.Tensor, rel int64, b []byte) err
 			// A table is several times faster than converting each value, in wasm most.
 			f.half = make([]float32, 1<<16)
 			for h := range f.half {
-				f.half[h] = npy.HalfToFloat(uint16(h))
+				f.half[h] = f16.ToFloat32(uint16(h))
 			}
 		}
 		t.F32 = grow(t.F32, len(b)/2, numel)
@@ -561,4 +564,16 @@ func grow[T any](s []T, add, limit int) []T {
 	ns := make([]T, need, c)
 	copy(ns, s)
 	return ns
+}
+
+// ExpectedSize reads the header, the metadata and the index from r, as ReadHeader does, and
+// returns the size in bytes of the complete file they describe (to tell a truncated or
+// extended file without reading its chunks). Errors are *Error.
+func ExpectedSize(r io.Reader) (int64, error) {
+	rd := &reader{r: r, table: crc32.MakeTable(crc32.Castagnoli)}
+	l, err := rd.readLayout()
+	if err != nil {
+		return 0, err
+	}
+	return l.fileSize, nil
 }

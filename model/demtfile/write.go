@@ -1,7 +1,6 @@
 package demtfile
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,15 +8,14 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/demt-web/demt/f16"
+	"github.com/demt-web/demt/internal/atomicfile"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // WriteOptions choose how Write stores the weights.
@@ -178,7 +176,7 @@ func StoredValues(t *model.Tensor, stored model.DType) ([]float32, error) {
 		copy(out, t.F32)
 	case model.F16:
 		for i, v := range t.F32 {
-			out[i] = npy.HalfToFloat(npy.FloatToHalf(v))
+			out[i] = f16.Round(v)
 		}
 	case model.I8:
 		if len(t.Shape) == 0 || t.Shape[0] == 0 {
@@ -242,7 +240,7 @@ func encodeTensor(ch *chunker, t *model.Tensor, stored model.DType) error {
 		}
 	case model.F16:
 		for _, v := range t.F32 {
-			ch.u16(npy.FloatToHalf(v))
+			ch.u16(f16.FromFloat32(v))
 		}
 	case model.I8:
 		scales, q, err := quantise(t.F32, t.Shape[0])
@@ -410,85 +408,13 @@ func (p *posWriter) write(b []byte) {
 	p.err = err
 }
 
-// WriteFile writes a .demt file to path atomically: it writes a temporary file in the
-// same directory, syncs it and renames it over path. It refuses to write path if it is,
-// by name or by os.SameFile, one of the protect paths (the inputs of the conversion).
+// WriteFile writes a .demt file to path atomically (internal/atomicfile: a temporary file in
+// the same directory, synced and renamed over path). It refuses to write path if it is, by
+// name or by os.SameFile, one of the protect paths (the inputs of the conversion).
 func WriteFile(path string, meta *Metadata, w *model.Weights, opt WriteOptions, protect ...string) error {
-	if err := checkProtected(path, protect); err != nil {
-		return err
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	err := atomicfile.Write(path, func(bw io.Writer) error { return Write(bw, meta, w, opt) }, protect...)
 	if err != nil {
 		return fmt.Errorf("demtfile: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Write(bw, meta, w, opt); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("demtfile: write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("demtfile: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("demtfile: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("demtfile: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("demtfile: %w", err)
-	}
-	ok = true
-	syncDir(dir)
-	return nil
-}
-
-// checkProtected refuses path if it names, or is the same file as, a protected path.
-func checkProtected(path string, protect []string) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("demtfile: %w", err)
-	}
-	dst, dstErr := os.Stat(path)
-	for _, p := range protect {
-		pabs, err := filepath.Abs(p)
-		if err != nil {
-			return fmt.Errorf("demtfile: %w", err)
-		}
-		same := pabs == abs
-		if !same && dstErr == nil {
-			if src, err := os.Stat(p); err == nil && os.SameFile(src, dst) {
-				same = true
-			}
-		}
-		if same {
-			return fmt.Errorf("demtfile: refusing to overwrite input %s with output %s", p, path)
-		}
 	}
 	return nil
-}
-
-// syncDir makes a rename in dir durable where the platform allows; failures are
-// ignored because the file itself is already synced.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }

@@ -347,3 +347,42 @@ func TestStoragesReadOnce(t *testing.T) {
 		t.Errorf("read %d bytes of a %d-byte file", cr.n, len(b))
 	}
 }
+
+// TestPickleValuesBounded: a small checkpoint whose deflated data.pkl is millions of NONE
+// opcodes (each a value on the unpickler's stack) is refused before memory is at risk, and
+// so is one that memoizes the same value over and over.
+func TestPickleValuesBounded(t *testing.T) {
+	nones := append((&pk{}).proto(2).b, bytes.Repeat([]byte{opNone}, maxValues+1)...)
+	memos := append((&pk{}).proto(4).op(opNone).b, bytes.Repeat([]byte{opMemoize}, maxMemo+1)...)
+	for name, pkl := range map[string][]byte{"NONE": nones, "MEMOIZE": memos} {
+		// Deflate data.pkl too: the file stays small while the pickle is large.
+		z := deflatedZip(t, "archive", append(pkl, opStop))
+		if len(z) > 1<<20 {
+			t.Fatalf("%s: the crafted checkpoint is %d bytes, want it small", name, len(z))
+		}
+		err := readBytes(z)
+		if err == nil || !strings.Contains(err.Error(), "pickle creates more than") && !strings.Contains(err.Error(), "memo of more than") {
+			t.Errorf("%s: error %v, want the value limit", name, err)
+		}
+	}
+}
+
+// deflatedZip is makeZip with data.pkl deflated.
+func deflatedZip(t *testing.T, top string, pkl []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range []zipFile{{name: "data.pkl", data: pkl, method: zip.Deflate}, {name: "version", data: []byte("3\n")}} {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: top + "/" + f.name, Method: f.method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(f.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

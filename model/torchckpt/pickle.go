@@ -119,6 +119,14 @@ const (
 	maxProtocol  = 5       // highest pickle protocol
 	maxPickle    = 1 << 30 // bytes of data.pkl
 	maxLine      = 1 << 16 // a GLOBAL module or name line
+	// maxValues bounds the values a pickle may create (pushes and memo entries, counted as
+	// they happen): a state dict needs a few dozen per tensor, so this is far above any
+	// checkpoint, and it keeps the machine's stack and containers under ~64 MiB.
+	maxValues = 1 << 22
+	// maxMemo bounds the memo (a state dict memoizes a few entries per tensor).
+	maxMemo = 1 << 20
+	// maxValueBytes bounds the bytes of the strings and byte strings a pickle may create.
+	maxValueBytes = 256 << 20
 )
 
 // Opcodes.
@@ -193,6 +201,8 @@ type unpickler struct {
 	marks    [][]any
 	memo     map[uint32]any
 	storages map[string]*storage // persistent ids seen, by key
+	values   int                 // values created so far (pushes, memo entries), bounded by maxValues
+	bytes    int                 // bytes of string operands so far, bounded by maxValueBytes
 }
 
 // unpickle runs the pickle in data and returns the object STOP returns.
@@ -212,6 +222,12 @@ func unpickle(data []byte) (any, error) {
 		v, done, err := u.step(op)
 		if err != nil {
 			return nil, pickleErr(start, err)
+		}
+		if u.values > maxValues {
+			return nil, pickleErr(start, fmt.Errorf("pickle creates more than %d values (a state dict needs far fewer): refusing it before it exhausts memory", maxValues))
+		}
+		if u.bytes > maxValueBytes {
+			return nil, pickleErr(start, fmt.Errorf("pickle creates more than %d MiB of strings (a state dict needs far fewer): refusing it before it exhausts memory", maxValueBytes>>20))
 		}
 		if done {
 			return v, nil
@@ -277,7 +293,10 @@ func (u *unpickler) line() (string, error) {
 	return string(rest[:i]), nil
 }
 
-func (u *unpickler) push(v any) { u.stack = append(u.stack, v) }
+func (u *unpickler) push(v any) {
+	u.values++
+	u.stack = append(u.stack, v)
+}
 
 func (u *unpickler) pop(op string) (any, error) {
 	n := len(u.stack)
@@ -335,6 +354,10 @@ func (u *unpickler) memoPut(idx uint64, op string) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := u.memo[uint32(idx)]; !ok && len(u.memo) >= maxMemo {
+		return fmt.Errorf("%s: memo of more than %d entries (a state dict needs far fewer)", op, maxMemo)
+	}
+	u.values++
 	u.memo[uint32(idx)] = v
 	return nil
 }
@@ -359,6 +382,9 @@ func (u *unpickler) bytesOp(lenBytes int, what string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if n <= maxValueBytes {
+		u.bytes += int(n)
 	}
 	return u.take(n, what)
 }

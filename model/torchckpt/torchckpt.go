@@ -1,7 +1,9 @@
-// Package torchckpt reads the state dict of a PyTorch zip checkpoint (torch.save,
-// torch >= 1.6, plain or PyTorch-Lightning) into model.Weights without running any
-// code: its pickle machine only ever builds dicts, tensors and inert placeholders,
-// and refuses known code-execution globals by name.
+// Package torchckpt reads and writes PyTorch zip checkpoints (torch.save, torch >= 1.6).
+// Read takes the state dict of a plain or PyTorch-Lightning checkpoint into model.Weights
+// without running any code: its pickle machine only ever builds dicts, tensors and inert
+// placeholders, and refuses known code-execution globals by name. Write is the other half:
+// it lays out a state dict as torch.save does, with a pickle that torch.load(...,
+// weights_only=True) accepts.
 package torchckpt
 
 import (
@@ -14,8 +16,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/demt-web/demt/f16"
 	"github.com/demt-web/demt/model"
-	"github.com/demt-web/demt/npy"
 )
 
 // Errors that Read wraps (test with errors.Is).
@@ -380,7 +382,7 @@ func convertFloat(dt dtype, raw []byte, start, stride int64, dst []float32) {
 		}
 	case dtF16:
 		for i := range dst {
-			dst[i] = npy.HalfToFloat(binary.LittleEndian.Uint16(raw[2*(start+int64(i)*stride):]))
+			dst[i] = f16.ToFloat32(binary.LittleEndian.Uint16(raw[2*(start+int64(i)*stride):]))
 		}
 	case dtBF16:
 		for i := range dst {

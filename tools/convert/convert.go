@@ -79,6 +79,9 @@ func convert(e *env, in, out, dtype string, calib bool) error {
 		Source:           demtfile.Source{File: filepath.Base(in), SHA256: sum, Format: "torch-zip"},
 		CreatedBy:        progName + " " + converterVersion,
 	}
+	if err := meta.Validate(); err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
 	opt := demtfile.WriteOptions{DType: dtype}
 	if dtype != demtfile.DTypeF32 && calib {
 		bar := newProgress(e.stderr, "calibrating")
@@ -97,6 +100,7 @@ func convert(e *env, in, out, dtype string, calib bool) error {
 		fmt.Fprintln(e.stderr, meta.Notes)
 	}
 	fmt.Fprintf(e.stderr, "writing %s (%s)\n", out, dtype)
+	e.outputs.add(out)
 	if err := demtfile.WriteFile(out, meta, w, opt, in); err != nil {
 		return err
 	}

@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
-	"github.com/demt-web/demt/cpu"
 	"github.com/demt-web/demt/gpu"
-	"github.com/demt-web/demt/model"
+	"github.com/demt-web/demt/session"
 )
 
 // Device names of --device.
@@ -14,19 +15,6 @@ const (
 	deviceCPU  = "cpu"
 	deviceGPU  = "gpu"
 )
-
-// backend is the executor a command runs on: the CPU reference or an opened GPU device.
-type backend struct {
-	name string      // deviceCPU or deviceGPU
-	gpu  *gpu.Device // nil for the CPU
-}
-
-// close releases the GPU device, if any.
-func (b *backend) close() {
-	if b.gpu != nil {
-		b.gpu.Close()
-	}
-}
 
 // checkDevice validates a --device value before any work is done.
 func checkDevice(name string) error {
@@ -37,62 +25,76 @@ func checkDevice(name string) error {
 	return usagef("unknown --device %q (want cpu, gpu or auto)", name)
 }
 
-// openBackend opens what --device asks for and returns a note for stderr saying which device
-// runs. "gpu" accepts any Vulkan/WebGPU adapter, CPU-type ones (lavapipe) included, and fails
-// without one; "auto" takes a hardware GPU when there is one and the CPU otherwise.
-func openBackend(name string) (*backend, string, error) {
-	switch name {
-	case deviceCPU:
-		return &backend{name: deviceCPU}, "", nil
-	case deviceGPU:
-		d, err := gpu.Open(gpu.DeviceOptions{AllowCPUAdapter: true})
-		if err != nil {
-			return nil, "", fmt.Errorf("--device gpu: %w", err)
-		}
-		return &backend{name: deviceGPU, gpu: d}, "device: gpu (" + d.Info() + ")", nil
-	case deviceAuto:
-		d, err := gpu.Open(gpu.DeviceOptions{})
-		if err != nil {
-			return &backend{name: deviceCPU}, fmt.Sprintf("device: cpu (reference; no hardware GPU: %v)", err), nil
-		}
-		return &backend{name: deviceGPU, gpu: d}, "device: gpu (" + d.Info() + ")", nil
+// checkThreads validates a --threads value: 0 (all cores) up to session.MaxThreads().
+func checkThreads(cmd string, n int) error {
+	if n < 0 || n > session.MaxThreads() {
+		return usagef("%s: --threads %d out of range (want 0..%d: 0 for all cores, at most 4 per core)", cmd, n, session.MaxThreads())
 	}
-	return nil, "", checkDevice(name)
+	return nil
 }
 
-// execOptions tune one forward pass.
-type execOptions struct {
-	threads  int                   // worker threads (0 = all cores)
-	keepAll  bool                  // keep every tensor readable, not only the outputs
-	progress func(done, total int) // called after each op (CPU)
+// openDevice opens what --device asks for — nil for the CPU — and returns a note for stderr
+// saying which device runs. "gpu" accepts any Vulkan/WebGPU adapter, CPU-type ones (lavapipe)
+// included, and fails without one; "auto" takes a hardware GPU when there is one and the CPU
+// otherwise.
+func openDevice(name string) (*gpu.Device, string, error) {
+	if err := checkDevice(name); err != nil {
+		return nil, "", err
+	}
+	if name == deviceCPU {
+		return nil, "", nil
+	}
+	quietRuntimeDir()
+	d, err := gpu.Open(gpu.DeviceOptions{AllowCPUAdapter: name == deviceGPU})
+	switch {
+	case err != nil && name == deviceGPU:
+		return nil, "", fmt.Errorf("--device gpu: %w", err)
+	case err != nil:
+		return nil, fmt.Sprintf("device: cpu (reference; no hardware GPU: %v)", err), nil
+	}
+	return d, "device: gpu (" + d.Info() + ")", nil
 }
 
-// execute runs plan p on input (normalised, channels-last [H, W, 3]) and returns a reader
-// of the tensors it kept, by plan tensor id, channels-last, and a function that releases the
-// executor once reading is done.
-func (b *backend) execute(p *model.Plan, input []float32, opt execOptions) (get func(id int) ([]float32, error), done func(), err error) {
-	if b.gpu != nil {
-		ex, err := gpu.New(b.gpu, p, gpu.Options{KeepAll: opt.keepAll})
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := ex.Run(input); err != nil {
-			ex.Close()
-			return nil, nil, err
-		}
-		if opt.progress != nil {
-			opt.progress(len(p.Ops), len(p.Ops))
-		}
-		return ex.Read, ex.Close, nil
-	}
-	ex, err := cpu.New(p, cpu.Options{Threads: opt.threads, KeepAll: opt.keepAll, Progress: opt.progress})
+// newSession opens the device and a session of m on it; close releases both.
+func newSession(e *env, m *session.Model, device string, opt session.Options) (s *session.Session, close func(), err error) {
+	d, note, err := openDevice(device)
 	if err != nil {
 		return nil, nil, err
 	}
-	err = ex.Run(input)
-	ex.Close() // stops the workers; the buffers stay readable
+	if note != "" {
+		fmt.Fprintln(e.stderr, note)
+	}
+	opt.GPU = d
+	s, err = session.New(m, opt)
 	if err != nil {
+		if d != nil {
+			d.Close()
+		}
 		return nil, nil, err
 	}
-	return func(id int) ([]float32, error) { return ex.Tensor(id), nil }, func() {}, nil
+	return s, func() {
+		s.Close()
+		if d != nil {
+			d.Close()
+		}
+	}, nil
+}
+
+// quietRuntimeDir points XDG_RUNTIME_DIR at a private folder when it is unset or not a
+// folder, so that the Vulkan drivers (Mesa) do not print "XDG_RUNTIME_DIR is invalid or not
+// set" on every run. A valid setting is left alone.
+func quietRuntimeDir() {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return
+		}
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("%s-runtime-%d", progName, os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+		return // someone else's, or not private: leave the variable as it was
+	}
+	os.Setenv("XDG_RUNTIME_DIR", dir)
 }

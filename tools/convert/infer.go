@@ -1,30 +1,38 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/demt-web/demt/internal/atomicfile"
+
 	"github.com/demt-web/demt/imageio"
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/npy"
+	"github.com/demt-web/demt/session"
 )
 
 func cmdInfer(e *env, args []string) error {
-	fs := newFlagSet("infer", "infer --model M (IMAGE | --npy FILE) -o OUTDIR [--raw] [--size HxW] [--device cpu|gpu|auto] [--threads N]",
-		"Runs the model on a PNG/JPEG image or an already normalised float32 (1,3,H,W) .npy array, at\n"+
-			"the input's size (at least 32x32). Writes OUTDIR/<task>.png (and <task>_legend.txt for\n"+
-			"segmentation tasks), or with --raw OUTDIR/out_<task>.npy: float32 (1,C,H,W) raw logits.")
+	fs := newFlagSet("infer", "infer --model M (IMAGE | --npy FILE) -o OUTDIR [--raw] [--size HxW] [--device cpu|gpu|auto] [--threads N] [--plain] [--max-memory SIZE]",
+		"Runs the model on a PNG/JPEG image or an already normalised float32 (1,3,H,W) .npy array.\n"+
+			"An image whose long side exceeds "+strconv.Itoa(imageio.DefaultLongSide)+" pixels is scaled down to that long side\n"+
+			"first (aspect kept; sides at least 16); --size HxW runs at exactly that size instead.\n"+
+			"Writes OUTDIR/<task>.png at the image's own size (and <task>_legend.txt for segmentation\n"+
+			"tasks), or with --raw OUTDIR/out_<task>.npy: float32 (1,C,H,W) raw logits at the size the\n"+
+			"model ran at. Inputs are never overwritten; non-finite inputs or outputs are an error.")
 	modelPath := fs.String("model", "", "the model: a .demt `file` or a PyTorch checkpoint (required)")
 	npyPath := fs.String("npy", "", "read the input from this normalised float32 (1,3,H,W) .npy `file` instead of an image")
 	outDir := fs.String("o", "", "output `folder`, created if missing (required)")
 	raw := fs.Bool("raw", false, "write raw logits as out_<task>.npy instead of PNGs")
-	size := fs.String("size", "", "resize the image to `HxW` first (images only)")
-	device := fs.String("device", deviceAuto, "where to run: cpu, gpu or auto")
-	threads := fs.Int("threads", 0, "CPU worker `threads` (0 = all cores)")
+	size := fs.String("size", "", "run the image at `HxW` instead of fitting its long side to "+strconv.Itoa(imageio.DefaultLongSide)+" (images only)")
+	device := fs.String("device", deviceAuto, "where to run (`name`: cpu, gpu or auto)")
+	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	plain := fs.Bool("plain", false, "run the plain plan, without the rewrites (slower; same results within float rounding)")
+	maxMem := fs.String("max-memory", "0", "refuse a run whose activation memory exceeds `SIZE` (e.g. 2G; 0 = the memory available, -1 = no limit)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -40,8 +48,15 @@ func cmdInfer(e *env, args []string) error {
 		return usagef("infer: give either an image or --npy, not both")
 	case *npyPath != "" && *size != "":
 		return usagef("infer: --size applies to images only, not to --npy input")
-	case *threads < 0:
-		return usagef("infer: --threads must be ≥ 0")
+	}
+	if err := checkThreads("infer", *threads); err != nil {
+		return err
+	}
+	maxBytes := int64(-1)
+	if *maxMem != "-1" {
+		if maxBytes, err = parseBytes("--max-memory", *maxMem); err != nil {
+			return err
+		}
 	}
 	var nh, nw int
 	if *size != "" {
@@ -52,67 +67,85 @@ func cmdInfer(e *env, args []string) error {
 	if err := checkDevice(*device); err != nil {
 		return err
 	}
+	if err := checkWritableFolder(*outDir); err != nil {
+		return fmt.Errorf("infer: -o %s: %w", *outDir, err)
+	}
 
 	// Read the input before the (slower) model, so a bad input fails fast.
 	var input []float32
 	var rgb []uint8
-	var h, w int
+	var h, w int // the image's (or array's) own size
 	inName := *npyPath
 	if inName != "" {
 		if input, h, w, err = readInputNPY(inName); err != nil {
 			return fmt.Errorf("infer %s: %w", inName, err)
+		}
+		if h < model.MinInputSize || w < model.MinInputSize {
+			return fmt.Errorf("infer %s: input %dx%d is smaller than the %dx%d minimum", inName, h, w, model.MinInputSize, model.MinInputSize)
 		}
 	} else {
 		inName = pos[0]
 		if rgb, h, w, err = imageio.Decode(inName); err != nil {
 			return fmt.Errorf("infer: %w", err) // names the image
 		}
-		if nh > 0 {
-			rgb, h, w = imageio.ResizeRGB(rgb, h, w, nh, nw), nh, nw
+		if nh > 0 && (nh < model.MinInputSize || nw < model.MinInputSize) {
+			return fmt.Errorf("infer %s: --size %dx%d is smaller than the %dx%d minimum", inName, nh, nw, model.MinInputSize, model.MinInputSize)
 		}
-	}
-	if h < model.MinInputSize || w < model.MinInputSize {
-		hint := ""
-		if *size == "" && *npyPath == "" {
-			hint = " (use --size to upscale)"
-		}
-		return fmt.Errorf("infer %s: input %dx%d is smaller than the %dx%d minimum%s",
-			inName, h, w, model.MinInputSize, model.MinInputSize, hint)
 	}
 
 	m, err := loadModel(e, *modelPath)
 	if err != nil {
 		return fmt.Errorf("infer: model %s: %w", *modelPath, err)
 	}
-	if input == nil {
-		mean, std := normalization(m.norm)
-		input = imageio.Normalize(rgb, h, w, mean, std)
-	}
-	p, err := buildPlan(m, h, w, *plain)
+	files, err := outputFiles(*outDir, m.Config, *raw)
 	if err != nil {
-		return fmt.Errorf("infer %s: %w", inName, err)
+		return fmt.Errorf("infer: model %s: %w", *modelPath, err)
 	}
-	be, devNote, err := openBackend(*device)
+	for _, f := range files {
+		for _, in := range []string{inName, *modelPath} {
+			if sameFile(f, in) {
+				return fmt.Errorf("infer %s: refusing to overwrite the input %s with the output %s (choose another -o)", inName, in, f)
+			}
+		}
+	}
+	bar := newProgress(e.stderr, "running")
+	s, closeSession, err := newSession(e, m, *device, session.Options{Threads: *threads, Plain: *plain, MaxMemory: maxBytes, Progress: bar.ops})
 	if err != nil {
 		return fmt.Errorf("infer: %w", err)
 	}
-	defer be.close()
-	if devNote != "" {
-		fmt.Fprintln(e.stderr, devNote)
+	defer closeSession()
+	ih, iw := h, w
+	if rgb != nil {
+		if ih, iw = nh, nw; nh == 0 {
+			ih, iw = s.InputSize(h, w)
+		}
 	}
-	bar := newProgress(e.stderr, "running")
-	get, done, err := be.execute(p, input, execOptions{threads: *threads, progress: bar.ops})
+	// Prepare the plan first: its memory is checked before the input is resized or anything
+	// large is allocated.
+	if _, err := s.Plan(ih, iw); err != nil {
+		return fmt.Errorf("infer %s: %w", inName, err)
+	}
+	if rgb != nil {
+		if input, ih, iw, err = s.Image(rgb, h, w, ih, iw); err != nil {
+			return fmt.Errorf("infer %s: %w", inName, err)
+		}
+		rgb = nil
+		if ih != h || iw != w {
+			fmt.Fprintf(e.stderr, "running at %dx%d (the image is %dx%d; --size to choose)\n", ih, iw, h, w)
+		}
+	}
+	res, err := s.Run(input, ih, iw)
 	bar.finish()
 	if err != nil {
-		return fmt.Errorf("infer %s: %s: %w", inName, be.name, err)
+		return fmt.Errorf("infer %s: %s: %w", inName, s.Device(), err)
 	}
-	defer done()
 
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return fmt.Errorf("infer: output folder: %w", err)
 	}
-	for _, o := range p.Outputs {
-		files, err := writeOutput(*outDir, p, o, get, *raw)
+	e.outputs.add(files...)
+	for _, o := range res.Outputs {
+		files, err := writeOutput(*outDir, m.Config, o, *raw, h, w)
 		if err != nil {
 			return fmt.Errorf("infer %s: output %s: %w", inName, o.Task, err)
 		}
@@ -123,42 +156,102 @@ func cmdInfer(e *env, args []string) error {
 	return nil
 }
 
-// writeOutput writes one task output to dir and returns the files written.
-func writeOutput(dir string, p *model.Plan, o model.Output, get func(id int) ([]float32, error), raw bool) ([]string, error) {
-	data, err := get(o.Tensor)
+// outputFiles lists the files infer writes for the tasks of cfg; a task name that is not a
+// plain file name is an error.
+func outputFiles(dir string, cfg *model.Config, raw bool) ([]string, error) {
+	var files []string
+	for _, t := range cfg.Head.Tasks {
+		if !safeName(t.Name) {
+			return nil, fmt.Errorf("task name %q cannot be a file name", t.Name)
+		}
+		if raw {
+			files = append(files, filepath.Join(dir, "out_"+t.Name+".npy"))
+			continue
+		}
+		files = append(files, filepath.Join(dir, t.Name+".png"))
+		if imageio.Legend(t.Name, t.ClassNames) != "" {
+			files = append(files, filepath.Join(dir, t.Name+"_legend.txt"))
+		}
+	}
+	return files, nil
+}
+
+// safeName reports whether s is a non-empty run of ASCII letters, digits, '_' and '-'.
+func safeName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// checkWritableFolder checks, before any expensive work, that dir is (or can be created as) a
+// folder this process can write files in: it creates and removes a probe file in dir or in
+// the nearest folder above it that exists. Nothing is left behind.
+func checkWritableFolder(dir string) error {
+	probe := filepath.Clean(dir)
+	for {
+		st, err := os.Stat(probe)
+		if err == nil {
+			if !st.IsDir() {
+				if probe == filepath.Clean(dir) {
+					return errors.New("exists and is not a folder")
+				}
+				return fmt.Errorf("%s is not a folder", probe)
+			}
+			break
+		}
+		up := filepath.Dir(probe)
+		if up == probe {
+			return fileErr(err)
+		}
+		probe = up
+	}
+	f, err := os.CreateTemp(probe, ".demt-convert-probe-*")
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("cannot write in %s: %w", probe, fileErr(err))
 	}
-	s := p.Tensors[o.Tensor].Shape
-	if len(data) != s.Numel() {
-		return nil, fmt.Errorf("%d values for shape %s", len(data), s)
-	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// writeOutput writes one task output to dir and returns the files written: raw logits at the
+// size the model ran at, or a PNG rendered at the image's own size h×w.
+func writeOutput(dir string, cfg *model.Config, o session.Output, raw bool, h, w int) ([]string, error) {
+	s := o.Shape
 	if raw {
 		path := filepath.Join(dir, "out_"+o.Task+".npy")
-		if err := npy.WriteFloat32File(path, []int{1, s.C, s.H, s.W}, model.CHWFromHWC(data, s.H, s.W, s.C)); err != nil {
+		if err := npy.WriteFloat32File(path, []int{1, s.C, s.H, s.W}, model.CHWFromHWC(o.Data, s.H, s.W, s.C)); err != nil {
 			return nil, err
 		}
 		return []string{path}, nil
 	}
 	path := filepath.Join(dir, o.Task+".png")
-	if err := imageio.WritePNG(path, imageio.Colorize(o.Task, s.C, data, s.H, s.W), s.H, s.W); err != nil {
+	if err := imageio.WritePNG(path, imageio.ColorizeAt(o.Task, s.C, o.Data, s.H, s.W, h, w), h, w); err != nil {
 		return nil, err
 	}
 	files := []string{path}
 	var names []string
-	for _, t := range p.Config.Head.Tasks {
+	for _, t := range cfg.Head.Tasks {
 		if t.Name == o.Task {
 			names = t.ClassNames
 		}
 	}
 	if legend := imageio.Legend(o.Task, names); legend != "" {
 		lp := filepath.Join(dir, o.Task+"_legend.txt")
-		if err := os.WriteFile(lp, []byte(legend), 0o644); err != nil {
+		if err := writeFileAtomic(lp, []byte(legend)); err != nil {
 			return nil, err
 		}
 		files = append(files, lp)
 	}
 	return files, nil
+}
+
+// writeFileAtomic writes b to path (mode 0644) through a temporary file in the same folder.
+func writeFileAtomic(path string, b []byte) error {
+	return fileErr(atomicfile.WriteBytes(path, b))
 }
 
 // readInputNPY reads a normalised float32 (1,3,H,W) array as channels-last [H, W, 3].

@@ -11,20 +11,24 @@ import (
 
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
+	"github.com/demt-web/demt/session"
 )
 
 func cmdInspect(e *env, args []string) error {
-	fs := newFlagSet("inspect", "inspect [--keys] [--json] [--plan [--size HxW]] FILE",
+	fs := newFlagSet("inspect", "inspect [--keys] [--json] [--fast] [--plan [--size HxW] [--plain]] FILE",
 		"Shows what a PyTorch checkpoint or a .demt file holds (the kind is read from the file's\n"+
 			"first bytes): tensor counts, dtypes and the DeMT architecture. A .demt file's metadata\n"+
-			"and index are read without decompressing the weights. With --plan, prints the forward\n"+
+			"and index are shown; the file is checked to be complete (all chunks read and checksummed,\n"+
+			"or with --fast only its size). With --plan, prints the forward\n"+
 			"pass at --size (the optimized plan infer runs; --plain for the unrewritten one), one line\n"+
-			"per op, ending with 'total MACs: N'.")
+			"per op, then 'total MACs: N' and the activation memory of a run (what infer checks against\n"+
+			"--max-memory).")
 	keys := fs.Bool("keys", false, "list every tensor with its shape and dtype")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	plan := fs.Bool("plan", false, "print the plan of the forward pass instead")
 	size := fs.String("size", "512x512", "input size `HxW` of --plan")
 	plain := fs.Bool("plain", false, "with --plan: print the plain plan, before the rewrites")
+	fast := fs.Bool("fast", false, "for a .demt file: check only that its size is complete, not the chunks' checksums")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -51,7 +55,7 @@ func cmdInspect(e *env, args []string) error {
 		return fmt.Errorf("inspect %s: %w", path, err)
 	}
 	if kind == kindDemt {
-		err = inspectDemt(e, path, *keys, *asJSON)
+		err = inspectDemt(e, path, *keys, *asJSON, *fast)
 	} else {
 		err = inspectTorch(e, path, *keys, *asJSON)
 	}
@@ -66,27 +70,17 @@ func inspectPlan(e *env, path string, h, w int, plain bool) error {
 	if err != nil {
 		return err
 	}
-	p, err := buildPlan(m, h, w, plain)
+	p, err := session.BuildPlan(m, h, w, plain)
 	if err != nil {
 		return err
 	}
 	p.Print(e.stdout)
-	return nil
-}
-
-// buildPlan builds the plan at h×w and, unless plain, applies the rewrites (model.Optimize).
-func buildPlan(m *loadedModel, h, w int, plain bool) (*model.Plan, error) {
-	p, err := model.Build(m.config, m.weights, h, w)
+	bytes, err := session.ActivationBytes(p, false)
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return err
 	}
-	if plain {
-		return p, nil
-	}
-	if p, err = model.Optimize(p); err != nil {
-		return nil, fmt.Errorf("plan rewrites: %w", err)
-	}
-	return p, nil
+	fmt.Fprintf(e.stdout, "activation memory: %d bytes (%s), the estimate infer checks before running\n", bytes, session.FormatBytes(bytes))
+	return nil
 }
 
 // tensorJSON is one tensor of a --keys listing.
@@ -103,8 +97,9 @@ type torchReport struct {
 	Bytes   int64          `json:"bytes"`
 	Keys    int            `json:"keys"`
 	Params  int            `json:"params"`
-	DTypes  map[string]int `json:"dtypes"` // source dtype → number of tensors
-	Config  *model.Config  `json:"config"` // null when the architecture could not be inferred
+	Buffers int            `json:"buffers"` // of Params: buffers, not learnable (BatchNorm running mean/var, the unused DefMixer offset)
+	DTypes  map[string]int `json:"dtypes"`  // source dtype → number of tensors
+	Config  *model.Config  `json:"config"`  // null when the architecture could not be inferred
 	Error   string         `json:"error,omitempty"`
 	Tensors []tensorJSON   `json:"tensors,omitempty"` // with --keys, as stored (keys not normalised)
 }
@@ -121,6 +116,9 @@ func inspectTorch(e *env, path string, keys, asJSON bool) error {
 	r := torchReport{File: path, Format: kindTorch, Bytes: st.Size(), Keys: len(raw.Tensors), Params: raw.NumParams(), DTypes: map[string]int{}}
 	for _, t := range raw.Tensors {
 		r.DTypes[string(t.DType)]++
+		if isBuffer(t.Name) {
+			r.Buffers += t.Numel()
+		}
 		if keys {
 			r.Tensors = append(r.Tensors, tensorJSON{Name: t.Name, Shape: shapeOrEmpty(t.Shape), DType: string(t.DType)})
 		}
@@ -144,7 +142,7 @@ func inspectTorch(e *env, path string, keys, asJSON bool) error {
 	out := e.stdout
 	fmt.Fprintf(out, "file:        %s (PyTorch checkpoint, %d bytes)\n", path, r.Bytes)
 	fmt.Fprintf(out, "keys:        %d\n", r.Keys)
-	fmt.Fprintf(out, "parameters:  %d\n", r.Params)
+	fmt.Fprintf(out, "parameters:  %d (%d learnable + %d in buffers: BatchNorm running statistics, DefMixer offsets)\n", r.Params, r.Params-r.Buffers, r.Buffers)
 	fmt.Fprintf(out, "dtypes:      %s\n", countList(r.DTypes))
 	if r.Config != nil {
 		printConfig(out, r.Config)
@@ -166,12 +164,13 @@ type demtReport struct {
 	Metadata     *demtfile.Metadata `json:"metadata"`
 	Tensors      int                `json:"tensors"`
 	Params       int64              `json:"params"`
+	Buffers      int64              `json:"buffers"`       // of Params: buffers, not learnable (BatchNorm running mean/var, the unused DefMixer offset)
 	StoredDTypes map[string]int     `json:"stored_dtypes"` // stored dtype → number of tensors
 	DataBytes    int64              `json:"data_bytes"`    // uncompressed tensor data
 	Index        []tensorJSON       `json:"index,omitempty"`
 }
 
-func inspectDemt(e *env, path string, keys, asJSON bool) error {
+func inspectDemt(e *env, path string, keys, asJSON, fast bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fileErr(err)
@@ -185,12 +184,18 @@ func inspectDemt(e *env, path string, keys, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	if err := checkComplete(f, st.Size(), fast); err != nil {
+		return err
+	}
 	r := demtReport{File: path, Format: kindDemt, Bytes: st.Size(), Metadata: meta, Tensors: len(entries), StoredDTypes: map[string]int{}}
 	for _, en := range entries {
 		r.StoredDTypes[string(en.DType)]++
 		r.DataBytes += en.Length
 		if en.DType != model.I64 {
 			r.Params += int64(model.Numel(en.Shape))
+			if isBuffer(en.Name) {
+				r.Buffers += int64(model.Numel(en.Shape))
+			}
 		}
 		if keys {
 			r.Index = append(r.Index, tensorJSON{Name: en.Name, Shape: shapeOrEmpty(en.Shape), DType: string(en.DType)})
@@ -205,7 +210,8 @@ func inspectDemt(e *env, path string, keys, asJSON bool) error {
 	fmt.Fprintf(out, "converter:   %s (created by %s)\n", meta.ConverterVersion, meta.CreatedBy)
 	fmt.Fprintf(out, "source:      %s (%s), sha256 %s\n", meta.Source.File, meta.Source.Format, meta.Source.SHA256)
 	fmt.Fprintf(out, "normalise:   mean %v, std %v\n", meta.Normalization.Mean, meta.Normalization.Std)
-	fmt.Fprintf(out, "tensors:     %d (%s), %d parameters, %d bytes uncompressed\n", r.Tensors, countList(r.StoredDTypes), r.Params, r.DataBytes)
+	fmt.Fprintf(out, "tensors:     %d (%s), %d parameters (%d learnable + %d in buffers: BatchNorm running statistics, DefMixer offsets), %d bytes uncompressed\n",
+		r.Tensors, countList(r.StoredDTypes), r.Params, r.Params-r.Buffers, r.Buffers, r.DataBytes)
 	if meta.Notes != "" {
 		fmt.Fprintf(out, "notes:       %s\n", meta.Notes)
 	}
@@ -287,4 +293,36 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// checkComplete checks that the .demt file f (of size bytes) is whole: with fast, that its
+// size is the one its index implies; otherwise also every chunk's checksums and contents, by
+// reading it through.
+func checkComplete(f *os.File, size int64, fast bool) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fileErr(err)
+	}
+	if !fast {
+		_, err := demtfile.Read(bufio.NewReaderSize(f, 256<<10), nil)
+		return err
+	}
+	want, err := demtfile.ExpectedSize(bufio.NewReader(f))
+	switch {
+	case err != nil:
+		return err
+	case size < want:
+		return fmt.Errorf("truncated file: %d bytes, the index describes %d", size, want)
+	case size > want:
+		return fmt.Errorf("%d bytes of unexpected data after the last chunk (the index describes %d bytes)", size-want, want)
+	}
+	return nil
+}
+
+// isBuffer reports whether a float tensor of a DeMT state dict is a registered buffer rather than
+// a learnable parameter: the BatchNorm running mean and variance, and the DefMixer ChlSpl
+// "offset", which the official code never uses in forward. The official parameter counts
+// leave buffers out.
+func isBuffer(name string) bool {
+	return strings.HasSuffix(name, ".running_mean") || strings.HasSuffix(name, ".running_var") ||
+		strings.Contains(name, "defor_mixers.") && strings.HasSuffix(name, ".fn.0.offset")
 }

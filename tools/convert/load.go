@@ -12,6 +12,7 @@ import (
 	"github.com/demt-web/demt/model"
 	"github.com/demt-web/demt/model/demtfile"
 	"github.com/demt-web/demt/model/torchckpt"
+	"github.com/demt-web/demt/session"
 )
 
 // File kinds, told apart by their first bytes.
@@ -53,17 +54,9 @@ func fileErr(err error) error {
 	return err
 }
 
-// loadedModel is a model ready to build plans from.
-type loadedModel struct {
-	kind    string
-	config  *model.Config
-	weights *model.Weights
-	norm    demtfile.Normalization
-}
-
 // loadModel reads a .demt file or a PyTorch checkpoint (sniffed), with a progress bar,
 // and checks that its weights are the architecture its config says. Errors do not name path.
-func loadModel(e *env, path string) (*loadedModel, error) {
+func loadModel(e *env, path string) (*session.Model, error) {
 	kind, err := sniff(path)
 	if err != nil {
 		return nil, err
@@ -73,11 +66,11 @@ func loadModel(e *env, path string) (*loadedModel, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg := f.Meta.Config
-		if err := model.CheckKeys(f.Weights, &cfg); err != nil {
+		m := session.FromFile(f)
+		if err := m.Check(); err != nil {
 			return nil, err
 		}
-		return &loadedModel{kind: kind, config: &cfg, weights: f.Weights, norm: f.Meta.Normalization}, nil
+		return m, nil
 	}
 	raw, err := readTorch(e, path)
 	if err != nil {
@@ -91,7 +84,11 @@ func loadModel(e *env, path string) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loadedModel{kind: kind, config: cfg, weights: w, norm: demtfile.ImageNetNormalization()}, nil
+	m := &session.Model{Config: cfg, Weights: w, Norm: demtfile.ImageNetNormalization()}
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // readDemt reads a whole .demt file with a progress bar.
@@ -140,12 +137,4 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	c.mu.Unlock()
 	c.report(total)
 	return n, err
-}
-
-// normalization converts the metadata's normalisation to what imageio.Normalize takes.
-func normalization(n demtfile.Normalization) (mean, std [3]float32) {
-	for i := range mean {
-		mean[i], std[i] = float32(n.Mean[i]), float32(n.Std[i])
-	}
-	return mean, std
 }

@@ -23,15 +23,20 @@ const (
 	exitOK    = 0
 	exitFail  = 1
 	exitUsage = 2
+	// exitInterrupted is the status after SIGINT or SIGTERM.
+	exitInterrupted = 130
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, outputs: &outputSet{}}
+	handleInterrupts(e)
+	os.Exit(runEnv(os.Args[1:], e))
 }
 
 // env is what a command writes to: results to stdout, progress and diagnostics to stderr.
 type env struct {
 	stdout, stderr io.Writer
+	outputs        *outputSet // the files being written, cleaned up on an interrupt
 }
 
 // command is one subcommand.
@@ -46,7 +51,11 @@ func commands() []command {
 		{"inspect", "show what a checkpoint or .demt file holds, or the plan of its forward pass", cmdInspect},
 		{"convert", "convert a PyTorch checkpoint to a .demt file", cmdConvert},
 		{"infer", "run the model on an image or a normalised .npy array", cmdInfer},
-		{"verify", "compare a model's forward pass with an official fixture", cmdVerify},
+		{"verify", "compare a model's forward pass (or the metrics) with an official fixture", cmdVerify},
+		{"export", "write a model's weights as a PyTorch state dict (.pth)", cmdExport},
+		{"bench", "time the forward pass: median/min/max seconds, GMAC/s, peak memory", cmdBench},
+		{"synth", "render synthetic indoor scenes with exact labels for every task", cmdSynth},
+		{"eval", "accumulate the official metrics of a model over a dataset split", cmdEval},
 	}
 }
 
@@ -64,7 +73,12 @@ var errHelp = errors.New("help requested")
 
 // run executes the command line args (without the program name) and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	return runWithRecover(stderr, func() int { return runCommand(args, &env{stdout: stdout, stderr: stderr}) })
+	return runEnv(args, &env{stdout: stdout, stderr: stderr, outputs: &outputSet{}})
+}
+
+// runEnv is run with a given env.
+func runEnv(args []string, e *env) int {
+	return runWithRecover(e.stderr, func() int { return runCommand(args, e) })
 }
 
 // runWithRecover calls fn and turns a panic, which is a bug, into a one-line internal error
@@ -86,6 +100,9 @@ func runCommand(args []string, e *env) int {
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "--version", "-version", "version":
+		fmt.Fprintf(e.stdout, "%s %s\n", progName, converterVersion)
+		return exitOK
 	case "-h", "-help", "--help", "help":
 		if name == "help" && len(rest) > 0 {
 			return report(e, dispatch(e, rest[0], []string{"--help"}))
@@ -130,6 +147,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> --help' for the flags of a command.\n", progName)
+	fmt.Fprintf(w, "Run '%s --version' for the version.\n", progName)
 	fmt.Fprintf(w, "Exit status: 0 success, 1 failure, 2 usage error.\n")
 }
 
@@ -141,7 +159,7 @@ func newFlagSet(name, synopsis, about string) *flag.FlagSet {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "usage: %s %s\n\n%s\n\nflags:\n", progName, synopsis, about)
-		fs.PrintDefaults()
+		printFlags(w, fs)
 	}
 	return fs
 }
@@ -194,4 +212,28 @@ func reorderArgs(fs *flag.FlagSet, args []string) []string {
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
+}
+
+// printFlags lists the flags of fs as the documentation writes them: "--name" ("-o" for
+// one-letter names), the value's placeholder, the usage and any non-zero default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		placeholder, usage := flag.UnquoteUsage(f)
+		if isBoolFlag(f) {
+			placeholder = ""
+		}
+		line := "  " + dash + f.Name
+		if placeholder != "" {
+			line += " " + placeholder
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }

@@ -154,12 +154,18 @@ func TestInferImageWritesPNGs(t *testing.T) {
 		}
 	}
 
-	// --size resizes the image first; outputs come at that size.
+	// --size runs the model at that size; PNGs come back at the image's size, raw
+	// outputs at the size the model ran at.
 	out2 := t.TempDir()
 	mustRun(t, "infer", "--size", "40x36", "--model", m.CkptPath, img, "-o", out2, "--device", "auto")
 	_, gh, gw, err := imageio.Decode(filepath.Join(out2, "edge.png"))
-	if err != nil || gh != 40 || gw != 36 {
-		t.Fatalf("with --size 40x36: edge.png %dx%d (%v)", gh, gw, err)
+	if err != nil || gh != h || gw != w {
+		t.Fatalf("with --size 40x36: edge.png %dx%d (%v), want the image's %dx%d", gh, gw, err, h, w)
+	}
+	mustRun(t, "infer", "--size", "40x36", "--model", m.CkptPath, img, "-o", out2, "--raw", "--device", "cpu")
+	a, err := npy.ReadFile(filepath.Join(out2, "out_edge.npy"))
+	if err != nil || !reflect.DeepEqual(a.Shape, []int{1, 1, 40, 36}) {
+		t.Fatalf("with --size 40x36 --raw: out_edge.npy %v (%v), want (1,1,40,36)", a, err)
 	}
 }
 
@@ -265,7 +271,7 @@ func TestInspect(t *testing.T) {
 
 	plan := mustRun(t, "inspect", "--plan", "--size", "64x48", demt)
 	lines := strings.Split(strings.TrimSpace(plan), "\n")
-	if len(lines) < 10 || !strings.HasPrefix(lines[0], "#0 ") || !strings.HasPrefix(lines[len(lines)-1], "total MACs: ") {
+	if len(lines) < 10 || !strings.HasPrefix(lines[0], "#0 ") || !strings.HasPrefix(lines[len(lines)-2], "total MACs: ") || !strings.HasPrefix(lines[len(lines)-1], "activation memory: ") {
 		t.Errorf("inspect --plan:\n%s", plan)
 	}
 	if !strings.Contains(plan, "out=[64,48,40]") {
@@ -329,7 +335,7 @@ func TestBadInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	smallNPY := filepath.Join(tmp, "small.npy")
-	if err := npy.WriteFloat32File(smallNPY, []int{1, 3, 31, 40}, make([]float32, 3*31*40)); err != nil {
+	if err := npy.WriteFloat32File(smallNPY, []int{1, 3, 15, 40}, make([]float32, 3*15*40)); err != nil {
 		t.Fatal(err)
 	}
 	input := filepath.Join(dir, "input.png")
@@ -352,7 +358,7 @@ func TestBadInputs(t *testing.T) {
 		{"inspect fake demt", []string{"inspect", fakeDemt}, 1, "demtfile"},
 		{"inspect two files", []string{"inspect", ckpt, ckpt}, 2, "exactly one"},
 		{"inspect bad size", []string{"inspect", "--plan", "--size", "axb", ckpt}, 2, "--size"},
-		{"inspect plan too small", []string{"inspect", "--plan", "--size", "16x64", ckpt}, 1, "smaller than 32x32"},
+		{"inspect plan too small", []string{"inspect", "--plan", "--size", "15x64", ckpt}, 1, "smaller than 16x16"},
 		{"convert missing", []string{"convert", missing, "-o", filepath.Join(tmp, "x.demt")}, 1, "missing.pth"},
 		{"convert garbage", []string{"convert", garbage, "-o", filepath.Join(tmp, "x.demt")}, 1, "garbage.pth"},
 		{"convert truncated", []string{"convert", truncated, "-o", filepath.Join(tmp, "x.demt")}, 1, "truncated.pth"},
@@ -362,10 +368,13 @@ func TestBadInputs(t *testing.T) {
 		{"convert into missing folder", []string{"convert", ckpt, "-o", filepath.Join(tmp, "no", "x.demt")}, 1, "x.demt"},
 		{"infer missing image", []string{"infer", "--model", ckpt, "-o", out, filepath.Join(tmp, "none.png")}, 1, "none.png"},
 		{"infer garbage image", []string{"infer", "--model", ckpt, "-o", out, garbage}, 1, "garbage.pth"},
-		{"infer small image", []string{"infer", "--model", ckpt, "-o", out, small}, 1, "smaller than the 32x32"},
-		{"infer small size", []string{"infer", "--model", ckpt, "-o", out, "--size", "31x64", input}, 1, "smaller than the 32x32"},
+		{"infer -o names a file", []string{"infer", "--model", ckpt, "-o", small, input}, 1, "small.png: exists and is not a folder"},
+		{"infer huge threads", []string{"infer", "--model", ckpt, "-o", out, "--threads", "100000", input}, 2, "--threads 100000 out of range"},
+		{"infer 1000 threads", []string{"infer", "--model", ckpt, "-o", out, "--threads", "1000", input}, 2, "--threads 1000 out of range"},
+		{"verify huge threads", []string{"verify", "--fixture", dir, "--threads", "100000"}, 2, "--threads"},
+		{"infer small size", []string{"infer", "--model", ckpt, "-o", out, "--size", "15x64", input}, 1, "smaller than the 16x16"},
 		{"infer wrong npy", []string{"infer", "--model", ckpt, "-o", out, "--npy", wrongNPY}, 1, "(1,3,H,W)"},
-		{"infer small npy", []string{"infer", "--model", ckpt, "-o", out, "--npy", smallNPY}, 1, "smaller than the 32x32"},
+		{"infer small npy", []string{"infer", "--model", ckpt, "-o", out, "--npy", smallNPY}, 1, "smaller than the 16x16"},
 		{"infer npy not npy", []string{"infer", "--model", ckpt, "-o", out, "--npy", garbage}, 1, "npy"},
 		{"infer garbage model", []string{"infer", "--model", garbage, "-o", out, input}, 1, "garbage.pth"},
 		{"infer truncated model", []string{"infer", "--model", truncated, "-o", out, input}, 1, "truncated.pth"},

@@ -6,22 +6,32 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
-// progressBar draws a one-line "\r" progress bar on stderr while long work runs. It
-// draws only when its writer is a terminal, so logs and tests see no bar.
+// progressBar shows the progress of long work on stderr: on a terminal a one-line "\r" bar,
+// elsewhere (logs, pipes, CI) a plain line "label: 40%" at most every lineEvery, so that a
+// long quiet step (an int8 calibration) still shows it is alive, and a short one prints
+// nothing.
 type progressBar struct {
 	w     io.Writer
 	label string
-	on    bool
+	on    bool // a terminal: draw the bar
 	mu    sync.Mutex
 	last  int // percentage last drawn, -1 before the first
+
+	now      func() time.Time // the clock (tests replace it)
+	started  time.Time        // when the bar was made, or the last line printed
+	lastLine int              // percentage of the last plain line, -1 before the first
 }
 
-const barWidth = 30
+const (
+	barWidth  = 30
+	lineEvery = 10 * time.Second
+)
 
 func newProgress(w io.Writer, label string) *progressBar {
-	return &progressBar{w: w, label: label, on: isTerminal(w), last: -1}
+	return &progressBar{w: w, label: label, on: isTerminal(w), last: -1, now: time.Now, started: time.Now(), lastLine: -1}
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -36,13 +46,20 @@ func isTerminal(w io.Writer) bool {
 
 // set shows done out of total; it redraws only when the percentage changes.
 func (p *progressBar) set(done, total int64) {
-	if !p.on || total <= 0 {
+	if total <= 0 {
 		return
 	}
 	done = min(max(done, 0), total)
 	pct := int(done * 100 / total)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.on {
+		if p.now != nil && pct != p.lastLine && p.now().Sub(p.started) >= lineEvery {
+			fmt.Fprintf(p.w, "%s: %d%%\n", p.label, pct)
+			p.lastLine, p.started = pct, p.now()
+		}
+		return
+	}
 	if pct == p.last {
 		return
 	}
