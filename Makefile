@@ -4,7 +4,7 @@ BIN      := bin
 FUZZTIME ?= 4000x
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: all build test vet fmt-check unit unit-noasm fuzz wasm-check bench bench-train bench-gpu bench-peers bench-peers-setup demo clean
+.PHONY: all build test vet fmt-check unit unit-noasm fuzz wasm-check bench bench-train bench-gpu bench-peers bench-peers-setup wasm demo sizes bench-web clean
 
 all: build
 
@@ -70,9 +70,27 @@ bench-peers-setup:
 	cd build/peers && { test -f package.json || npm init -y >/dev/null; } && \
 		ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0 onnxruntime-web@1.30.0
 
-demo:
-	@echo "demo: not yet — the browser pages (web/) land with the browser issue."
-	@echo "      For now: make build && bin/demt-convert infer --model M.demt photo.jpg -o out/"
+# The browser module and its loader, next to the pages in web/.
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o web/demt.wasm ./wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
+
+# The demo: the pages with a default model converted from a fixture (random weights; the
+# pages say so), served on http://127.0.0.1:8080.
+DEMO_FIXTURE ?= ../shared/fixtures/official/hrnet18s-pascal
+demo: wasm
+	$(GO) run ./tools/demomodel -fixture $(DEMO_FIXTURE) -o web/models/default.demt
+	$(GO) run ./tools/serve -dir web -addr 127.0.0.1:8080
+
+# demt.js in headless Chromium on the full-size HRNet18-S PASCAL and Swin-T NYUD models
+# (random weights) at 256²: load stages, first frame, mean frame over 20, the CPU path per image.
+bench-web:
+	$(GO) test -run XXX -bench Web -benchtime 1x -timeout 120m ./web
+
+# Raw and gzip sizes of what the browser downloads (the wasm must stay ≤ 3 MiB gzipped).
+sizes: wasm
+	@for f in web/demt.wasm web/wasm_exec.js web/demt.js web/index.html web/live.html web/sw.js web/style.css; do \
+	  [ -f $$f ] && printf "%-20s %9d bytes raw %9d gzip -9\n" $$f $$(wc -c < $$f) $$(gzip -9c $$f | wc -c); done
 
 clean:
 	rm -rf $(BIN)

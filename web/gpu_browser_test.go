@@ -63,7 +63,7 @@ func TestGPUExecutorInChromium(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	cctx, stop := newBrowser(t, 8*time.Minute)
+	cctx, stop := newTab(t, 8*time.Minute)
 	defer stop()
 	var res struct {
 		Log       string   `json:"log"`

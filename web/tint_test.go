@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,7 +18,7 @@ import (
 )
 
 // chromiumPath is Debian's Chromium, or $DEMT_CHROMIUM.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	p := os.Getenv("DEMT_CHROMIUM")
 	if p == "" {
 		p = "/usr/bin/chromium"
@@ -28,29 +27,6 @@ func chromiumPath(t *testing.T) string {
 		t.Fatalf("Chromium is required for the browser tests (apt-get install chromium): %v", err)
 	}
 	return p
-}
-
-// newBrowser starts headless Chromium with WebGPU (SwiftShader) and returns its context; stop
-// ends it and removes its profile.
-func newBrowser(t *testing.T, timeout time.Duration) (ctx context.Context, stop func()) {
-	chromium := chromiumPath(t)
-	profile, err := os.MkdirTemp("", "demt-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.UserDataDir(profile), chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.NoSandbox, chromedp.Flag("headless", "new"),
-		chromedp.Flag("enable-unsafe-webgpu", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	cctx, cancelCtx := chromedp.NewContext(actx)
-	return cctx, func() {
-		cancelCtx()
-		cancelAlloc()
-		cancel()
-		os.RemoveAll(profile) // best effort: Chromium's helpers may still be exiting
-	}
 }
 
 // awaitPromise makes chromedp.Evaluate wait for a returned promise.
@@ -122,7 +98,7 @@ func TestShadersCompileInChromium(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	cctx, stop := newBrowser(t, 3*time.Minute)
+	cctx, stop := newTab(t, 3*time.Minute)
 	defer stop()
 	var res struct {
 		Error   string `json:"error"`
