@@ -213,7 +213,10 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 		if err := demtfile.WriteFile(filepath.Join(dir, ModelFile), meta, w, demtfile.WriteOptions{}); err != nil {
 			return err
 		}
-		return optim.SaveState(filepath.Join(dir, OptimFile))
+		if err := optim.SaveState(filepath.Join(dir, OptimFile)); err != nil {
+			return err
+		}
+		return WriteLossCurve(filepath.Join(dir, LogFile), filepath.Join(dir, CurveFile))
 	}
 
 	logf, err := openLog(filepath.Join(dir, LogFile), "step,objective,"+joinTasks(losses)+",lr,it_per_s\n")
@@ -340,6 +343,9 @@ func Run(ctx context.Context, dir string, opt RunOptions, resume bool, report fu
 				}
 			}
 			fmt.Fprintf(logw, "step %d: val (%d images): %s\n", done, res.Images, strings.Join(parts, ", "))
+			if err := ev.writePreview(filepath.Join(dir, PreviewFile)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := save(); err != nil {

@@ -19,8 +19,9 @@ func cmdTrain(e *env, args []string) error {
 		"Trains a DeMT model on the CPU in native Go, as the official N-GPU run (one image per\n"+
 			"device, SyncBatchNorm, per-image loss normalisers, objective = mean over images).\n"+
 			"RUN_DIR receives run.json, model.demt and optim.state (every --save-every steps, at the\n"+
-			"end and on Ctrl-C), log.csv (per step: objective, raw loss per task, lr, it/s) and\n"+
-			"eval.csv (the val metrics every --eval-every steps). Progress goes to stderr.\n"+
+			"end and on Ctrl-C), log.csv (per step: objective, raw loss per task, lr, it/s) and its\n"+
+			"chart loss.png, eval.csv (the val metrics every --eval-every steps) and preview.png\n"+
+			"(val predictions beside their labels). Progress goes to stderr.\n"+
 			"Presets: "+strings.Join(train.PresetNames(), ", ")+" (docs/training.md).")
 	data := fs.String("data", "", "dataset `folder`: NYUD-v2, PASCAL-Context or synth layout (required unless --resume)")
 	out := fs.String("o", "", "run `folder` to create (required unless --resume)")
