@@ -20,7 +20,7 @@ func cmdEval(e *env, args []string) error {
 			"docs/metrics.md defines them. --json prints one object keyed by task name.")
 	modelPath := fs.String("model", "", "the model: a .demt `file` or a PyTorch checkpoint (required)")
 	dataDir := fs.String("data", "", "the dataset `folder` (required)")
-	split := fs.String("split", "val", "the `split` to evaluate")
+	split := fs.String("split", "val", "the split to evaluate (`NAME`: train or val)")
 	asJSON := fs.Bool("json", false, "print the metrics as one JSON object keyed by task name")
 	pad := fs.String("pad", "", "centre-pad every sample to `HxW` first, as the official PadImage (PASCAL: 512x512)")
 	size := fs.String("size", "", "run the model at `HxW` (outputs resized back to the label size)")

@@ -29,10 +29,10 @@ func cmdSynth(e *env, args []string) error {
 			"earlier synth output. --preview writes a contact sheet: one row per scene, the image and\n"+
 			"every label colourised. The same flags give bit-identical files.")
 	out := fs.String("o", "", "dataset `folder` to write")
-	layoutName := fs.String("layout", "native", "folder `layout`: native, nyud or pascal")
+	layoutName := fs.String("layout", "native", "folder layout (`NAME`: native, nyud or pascal)")
 	n := fs.Int("n", 1000, "number of scenes (16 for --preview alone)")
 	size := fs.String("size", defaultSynthSize, "scene size `HxW`")
-	seed := fs.Uint64("seed", 1, "random `seed`; scene i depends only on the seed, i and the size")
+	seed := fs.Uint64("seed", 1, "random seed (`S`); scene i depends only on the seed, i and the size")
 	val := fs.Float64("val", synth.DefaultValFraction, "share of scenes in the val split (the last ones)")
 	threads := fs.Int("threads", 0, "scenes rendered in parallel (0 = all cores)")
 	preview := fs.String("preview", "", "write a contact sheet PNG `file` of the first N scenes")

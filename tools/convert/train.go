@@ -28,7 +28,7 @@ func cmdTrain(e *env, args []string) error {
 	resume := fs.String("resume", "", "continue the run in this `folder` (its run.json holds the settings)")
 	arch := fs.String("arch", "nano", "architecture `preset`")
 	headWidth := fs.Int("head-width", 0, "DemtHead `width` (0: 64 for nano, 256 for the official presets)")
-	tasks := fs.String("tasks", "", "comma-separated `tasks` (default: every task of the dataset)")
+	tasks := fs.String("tasks", "", "comma-separated `TASKS` (default: every task of the dataset)")
 	initPath := fs.String("init", "", "start from this .demt `file` (fine-tuning; its architecture is used)")
 	freeze := fs.String("freeze", "", "\"backbone\": update only the head's parameters (with --init)")
 	batch := fs.Int("batch", 8, "images per step (each its own emulated device)")
@@ -43,7 +43,7 @@ func cmdTrain(e *env, args []string) error {
 	saveEvery := fs.Int("save-every", 500, "checkpoint every `N` steps (0: at the end and on Ctrl-C only)")
 	evalEvery := fs.Int("eval-every", 0, "evaluate on the val split every `N` steps (0: never)")
 	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first `N` val images (0: all)")
-	threads := fs.Int("threads", 0, "CPU worker `threads` (0 = all cores)")
+	threads := fs.Int("threads", 0, "number of CPU worker threads (`N`; 0 = all cores)")
 	logEvery := fs.Int("log-every", 10, "print a progress line every `N` steps when stderr is not a terminal")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
