@@ -170,9 +170,14 @@ func override(path string, h http.HandlerFunc) {
 	shared.overrides[path] = h
 }
 
-// newTab opens a tab of the shared Chromium (started on first use) with a deadline.
+// newTab opens a tab of the shared Chromium (started on first use) with a deadline: timeout,
+// or more when the test binary's own deadline (go test -timeout) leaves more, so a loaded CI
+// machine is not failed by a guess made on a quiet one.
 func newTab(t *testing.T, timeout time.Duration) (context.Context, func()) {
 	t.Helper()
+	if d, ok := t.Deadline(); ok {
+		timeout = max(timeout, time.Until(d)-30*time.Second)
+	}
 	browserEnv(t)
 	if shared.browser == nil {
 		ctx, stop := startChromium(t, true)

@@ -151,7 +151,7 @@ func TestIndexPageLikeAUser(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Click(`.card[data-task="depth"] .download`, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	var pngPath string
 	for time.Now().Before(deadline) && pngPath == "" {
 		mu.Lock()

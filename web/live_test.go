@@ -45,7 +45,10 @@ func liveNow(t *testing.T, ctx context.Context) liveState {
 // waitLive waits until the live page has processed n frames (since its last start).
 func waitLive(t *testing.T, ctx context.Context, n int) liveState {
 	t.Helper()
-	deadline := time.Now().Add(150 * time.Second)
+	deadline, ok := ctx.Deadline() // the tab's (see newTab)
+	if !ok {
+		deadline = time.Now().Add(150 * time.Second)
+	}
 	var st liveState
 	for time.Now().Before(deadline) {
 		st = liveNow(t, ctx)
