@@ -16,13 +16,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> x3: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-    let i = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (i >= p.total) {
-        return;
-    }
+//#include elementwise_main
     var v = x0[i];
     if (p.accumulate != 0u) {
         v = y[i] + v;

@@ -21,13 +21,7 @@ struct Params {
 
 //#include epilogue
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-    let i = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (i >= p.total) {
-        return;
-    }
+//#include elementwise_main
     let ch = i % p.c;
     var v = act(x[i], p.act1) * scale[ch] + shift[ch];
     if ((p.flags & 4u) != 0u) {

@@ -17,13 +17,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> variance: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-    let i = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (i >= p.total) {
-        return;
-    }
+//#include elementwise_main
     let ch = i % p.c;
     y[i] = (x[i] - mean[ch]) / sqrt(variance[ch] + p.eps) * gamma[ch] + beta[ch];
 }

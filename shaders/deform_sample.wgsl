@@ -16,12 +16,6 @@ struct Params {
 
 //#include bilinear_tv
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-    let i = (wg.y * nwg.x + wg.x) * 64u + li;
-    if (i >= p.total) {
-        return;
-    }
+//#include elementwise_main
     y[i] = sample_tv(i / p.c, i % p.c, p.h, p.w, p.c);
 }
