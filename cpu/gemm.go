@@ -47,6 +47,26 @@ func (wm *weightMatrix) gemm(x []float32, ldx int, bias, y []float32, ldy, rows 
 		gemm(x, ldx, wm.plain, wm.k, wm.m, bias, y, ldy, rows)
 		return
 	}
+	wm.eachTile(x, ldx, rows, s, func(i, n, p, cols int) {
+		for r := 0; r < n; r++ {
+			dst := y[(i+r)*ldy+p*nr : (i+r)*ldy+p*nr+cols]
+			src := s.c[r*nr : r*nr+cols]
+			if bias != nil {
+				b := bias[p*nr : p*nr+cols]
+				for j := range dst {
+					dst[j] = src[j] + b[j]
+				}
+			} else {
+				copy(dst, src)
+			}
+		}
+	})
+}
+
+// eachTile runs the micro-kernel over the mr×nr tiles of x (rows × k, stride ldx) times the
+// packed weight's transpose: each tile's values land in s.c (row r at r·nr) and store(i, n, p,
+// cols) is called with its first row i, its n rows, its panel p and its cols columns.
+func (wm *weightMatrix) eachTile(x []float32, ldx, rows int, s *gemmScratch, store func(i, n, p, cols int)) {
 	k, m := wm.k, wm.m
 	if rows == 0 || k == 0 {
 		return
@@ -70,18 +90,7 @@ func (wm *weightMatrix) gemm(x []float32, ldx int, bias, y []float32, ldy, rows 
 				_ = a[(mr-1)*lda+k-1] // the kernel reads mr rows of k
 			}
 			kern6x16(&a[0], lda, &panel[0], k, &s.c[0])
-			for r := 0; r < n; r++ {
-				dst := y[(i+r)*ldy+p*nr : (i+r)*ldy+p*nr+cols]
-				src := s.c[r*nr : r*nr+cols]
-				if bias != nil {
-					b := bias[p*nr : p*nr+cols]
-					for j := range dst {
-						dst[j] = src[j] + b[j]
-					}
-				} else {
-					copy(dst, src)
-				}
-			}
+			store(i, n, p, cols)
 		}
 	}
 }

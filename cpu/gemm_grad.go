@@ -66,34 +66,15 @@ func (wm *weightMatrix) gemmAdd(x []float32, ldx int, y []float32, ldy, rows int
 		}
 		return
 	}
-	for p := 0; p*nr < m; p++ {
-		panel := wm.packed[p*k*nr : (p+1)*k*nr]
-		cols := min(nr, m-p*nr)
-		for i := 0; i < rows; i += mr {
-			a, lda := x[i*ldx:], ldx
-			n := min(mr, rows-i)
-			if n < mr {
-				for r := 0; r < mr; r++ {
-					if r < n {
-						copy(s.pad[r*k:(r+1)*k], x[(i+r)*ldx:(i+r)*ldx+k])
-					} else {
-						clear(s.pad[r*k : (r+1)*k])
-					}
-				}
-				a, lda = s.pad, k
-			} else {
-				_ = a[(mr-1)*lda+k-1]
-			}
-			kern6x16(&a[0], lda, &panel[0], k, &s.c[0])
-			for r := 0; r < n; r++ {
-				dst := y[(i+r)*ldy+p*nr : (i+r)*ldy+p*nr+cols]
-				src := s.c[r*nr : r*nr+cols]
-				for j := range dst {
-					dst[j] += src[j]
-				}
+	wm.eachTile(x, ldx, rows, s, func(i, n, p, cols int) {
+		for r := 0; r < n; r++ {
+			dst := y[(i+r)*ldy+p*nr : (i+r)*ldy+p*nr+cols]
+			src := s.c[r*nr : r*nr+cols]
+			for j := range dst {
+				dst[j] += src[j]
 			}
 		}
-	}
+	})
 }
 
 // atbBlock is the number of contraction rows addAtB packs at a time.
