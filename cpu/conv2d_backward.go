@@ -9,24 +9,20 @@ package cpu
 //   - dw = Σ_pixels dzᵀ · patch (im2col of x), over a fixed split of the pixels into chunks
 //     with their own accumulators (deterministic), on the AVX2 kernel (addAtB).
 type conv2dBackward struct {
-	x, w                   []float32 // input and weight (Cout, Cin/G, KH, KW)
-	dx, dw                 []float32
-	ih, iw, ic             int
-	oh, ow, oc             int
-	kh, kw, stride, pt, pl int
-	groups                 int
-	pointwise              bool
-	eg                     epilogueGrad
-	fwd                    *conv2d   // recomputes z = conv(x) + bias when eg.needZ()
-	rw                     []float32 // w re-laid out as (Cout, KH, KW, Cin/G)
-	phases                 []convPhase
-	dwPart                 partials // per chunk: (Cout, KH·KW·Cin/G)
-	dwSum                  []float32
-	stage                  int
-	patch                  [][]float32 // per worker
-	gemm                   []gemmScratch
-	atb                    []atbScratch
-	tmp                    [][]float32
+	convGeom
+	x, w   []float32 // input and weight (Cout, Cin/G, KH, KW)
+	dx, dw []float32
+	eg     epilogueGrad
+	fwd    *conv2d   // recomputes z = conv(x) + bias when eg.needZ()
+	rw     []float32 // w re-laid out as (Cout, KH, KW, Cin/G)
+	phases []convPhase
+	dwPart partials // per chunk: (Cout, KH·KW·Cin/G)
+	dwSum  []float32
+	stage  int
+	patch  [][]float32 // per worker
+	gemm   []gemmScratch
+	atb    []atbScratch
+	tmp    [][]float32
 }
 
 // convPhase is the part of the kernel that reaches input pixels with (iy mod S, ix mod S) =
@@ -39,8 +35,7 @@ type convPhase struct {
 }
 
 func newConv2DBackward(c *conv2d, x, w []float32, eg epilogueGrad, dx, dw, z, dz []float32, threads int) *conv2dBackward {
-	b := &conv2dBackward{x: x, w: w, dx: dx, dw: dw, ih: c.ih, iw: c.iw, ic: c.ic, oh: c.oh, ow: c.ow, oc: c.oc,
-		kh: c.kh, kw: c.kw, stride: c.stride, pt: c.pt, pl: c.pl, groups: c.groups, pointwise: c.pointwise, eg: eg}
+	b := &conv2dBackward{convGeom: c.convGeom, x: x, w: w, dx: dx, dw: dw, eg: eg}
 	b.eg.m = c.oc
 	n := c.oh * c.ow
 	cing, coutg := c.ic/c.groups, c.oc/c.groups
@@ -256,21 +251,7 @@ func (b *conv2dBackward) weightGrad(worker int, acc []float32, p0, p1 int) {
 				continue
 			}
 			for pix := q0; pix < q1; pix++ {
-				oy, ox := pix/b.ow, pix%b.ow
-				d := patch[(pix-q0)*kp : (pix-q0+1)*kp]
-				for ky := 0; ky < b.kh; ky++ {
-					iy := oy*b.stride - b.pt + ky
-					for kx := 0; kx < b.kw; kx++ {
-						ix := ox*b.stride - b.pl + kx
-						dd := d[(ky*b.kw+kx)*cing : (ky*b.kw+kx+1)*cing]
-						if iy < 0 || iy >= b.ih || ix < 0 || ix >= b.iw {
-							clear(dd)
-							continue
-						}
-						src := (iy*b.iw+ix)*b.ic + g*cing
-						copy(dd, b.x[src:src+cing])
-					}
-				}
+				b.im2col(patch[(pix-q0)*kp:(pix-q0+1)*kp], b.x, pix, g)
 			}
 			addAtB(dst, kp, dz[q0*b.oc+g*coutg:], b.oc, patch, kp, q1-q0, coutg, kp, &b.atb[worker])
 		}

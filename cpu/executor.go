@@ -193,10 +193,10 @@ func (e *Executor) prepare(op *model.Op) (kernel, error) {
 		for g := 0; g < op.Groups; g++ {
 			wms = append(wms, newWeightMatrix(rw[g*coutg*kp:(g+1)*coutg*kp], coutg, kp))
 		}
-		c := &conv2d{x: in(0), y: y, w: wms, bias: ep.bias,
+		c := &conv2d{x: in(0), y: y, w: wms, bias: ep.bias, ep: ep, convGeom: convGeom{
 			ih: s.H, iw: s.W, ic: s.C, oh: out.H, ow: out.W, oc: out.C, kh: op.KH, kw: op.KW,
-			stride: op.Stride, pt: op.PadT, pl: op.PadL, groups: op.Groups, ep: ep,
-			pointwise: op.KH == 1 && op.KW == 1 && op.Stride == 1 && op.PadT == 0 && op.PadL == 0 && s.H == out.H && s.W == out.W}
+			stride: op.Stride, pt: op.PadT, pl: op.PadL, groups: op.Groups,
+			pointwise: op.KH == 1 && op.KW == 1 && op.Stride == 1 && op.PadT == 0 && op.PadL == 0 && s.H == out.H && s.W == out.W}}
 		c.ep.bias = nil
 		for i := 0; i < threads; i++ {
 			c.scratch = append(c.scratch, make([]float32, convBlock*kp))
