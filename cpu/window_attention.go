@@ -46,6 +46,31 @@ func regionOf(v, size, win, shift int) int {
 	return 2
 }
 
+// attnRow writes the unnormalised attention weights exp(l − max l) of query token a of head g
+// in the window held by s (its q already scaled) to row and returns their sum; the logits l are
+// q·k + the relative position bias, −100 across shifted-window regions.
+func (wa *windowAttention) attnRow(s *windowScratch, row []float32, a, g int) float32 {
+	c, n := wa.c, wa.win*wa.win
+	d := c / wa.heads
+	q := s.qkv[a*3*c+g*d : a*3*c+(g+1)*d]
+	bias := wa.bias[(g*n+a)*n : (g*n+a+1)*n]
+	mx := float32(math.Inf(-1))
+	for b := 0; b < n; b++ {
+		v := dot(q, s.qkv[b*3*c+c+g*d:b*3*c+c+(g+1)*d]) + bias[b]
+		if wa.shift > 0 && s.region[a] != s.region[b] {
+			v += -100
+		}
+		row[b] = v
+		mx = max(mx, v)
+	}
+	var sum float32
+	for b, v := range row {
+		row[b] = float32(math.Exp(float64(v - mx)))
+		sum += row[b]
+	}
+	return sum
+}
+
 func (wa *windowAttention) chunk(worker, lo, hi int) {
 	s := &wa.scratch[worker]
 	c, win, n := wa.c, wa.win, wa.win*wa.win
@@ -78,24 +103,8 @@ func (wa *windowAttention) chunk(worker, lo, hi int) {
 				}
 			}
 			for a := 0; a < n; a++ {
-				q := s.qkv[a*3*c+g*d : a*3*c+(g+1)*d]
 				row := s.attn[a*n : (a+1)*n]
-				bias := wa.bias[(g*n+a)*n : (g*n+a+1)*n]
-				mx := float32(math.Inf(-1))
-				for b := 0; b < n; b++ {
-					k := s.qkv[b*3*c+c+g*d : b*3*c+c+(g+1)*d]
-					v := dot(q, k) + bias[b]
-					if wa.shift > 0 && s.region[a] != s.region[b] {
-						v += -100
-					}
-					row[b] = v
-					mx = max(mx, v)
-				}
-				var sum float32
-				for b, v := range row {
-					row[b] = float32(math.Exp(float64(v - mx)))
-					sum += row[b]
-				}
+				sum := wa.attnRow(s, row, a, g)
 				o := s.o[a*c+g*d : a*c+(g+1)*d]
 				clear(o)
 				for b, p := range row {

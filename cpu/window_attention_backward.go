@@ -131,23 +131,8 @@ func (b *windowAttentionBackward) window(worker, wi int, acc []float32) {
 			}
 		}
 		for a := 0; a < n; a++ {
-			q := s.qkv[a*3*c+g*d : a*3*c+(g+1)*d]
 			row := gs.prob[(g*n+a)*n : (g*n+a+1)*n]
-			bias := wa.bias[(g*n+a)*n : (g*n+a+1)*n]
-			mx := float32(math.Inf(-1))
-			for bb := 0; bb < n; bb++ {
-				v := dot(q, s.qkv[bb*3*c+c+g*d:bb*3*c+c+(g+1)*d]) + bias[bb]
-				if wa.shift > 0 && s.region[a] != s.region[bb] {
-					v += -100
-				}
-				row[bb] = v
-				mx = max(mx, v)
-			}
-			var sum float32
-			for bb, v := range row {
-				row[bb] = float32(math.Exp(float64(v - mx)))
-				sum += row[bb]
-			}
+			sum := wa.attnRow(s, row, a, g)
 			o := s.o[a*c+g*d : a*c+(g+1)*d]
 			for bb := range row {
 				row[bb] /= sum
